@@ -1,0 +1,1 @@
+"""Shared core: knows no domain (db, resilience, cache, batch, jobs)."""

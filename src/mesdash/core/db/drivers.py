@@ -1,0 +1,369 @@
+"""Per-dialect connection handling: how to open, cancel, stream and classify errors.
+
+DuckDB is driven natively (one database object per process, a cursor per reader — DuckDB
+has no network pool to manage); PostgreSQL and Oracle go through a SQLAlchemy engine whose
+QueuePool serves the pooled path, while the slow path opens dedicated connections with the
+same dialect's ``connect`` so both share one URL parser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mesdash.core.redact import redact
+from mesdash.core.resilience.errors import (
+    DBUnavailable,
+    PoolExhausted,
+    QueryTimeout,
+    WarehouseError,
+)
+from mesdash.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Driver(ABC):
+    dialect = ""
+
+    @abstractmethod
+    def pooled(self) -> contextlib.AbstractContextManager[Any]:
+        """See the concrete drivers."""
+
+    @abstractmethod
+    def dedicated(self, timeout_seconds: float) -> Any:
+        """See the concrete drivers."""
+
+    @abstractmethod
+    def cancel(self, conn: Any) -> None:
+        """See the concrete drivers."""
+
+    def cursor(self, conn: Any) -> Any:
+        """A cursor on ``conn`` whose statement ``cancel(conn)`` interrupts."""
+        return conn.cursor()
+
+    def stream_cursor(self, conn: Any) -> Any:
+        return self.cursor(conn)
+
+    def prepare(self, cursor: Any, timeout_seconds: float) -> None:  # noqa: B027 - optional hook
+        """Per-call setup on a pooled connection (timeouts); nothing by default."""
+
+    @abstractmethod
+    def classify(self, exc: BaseException) -> WarehouseError:
+        """See the concrete drivers."""
+
+    def pool_status(self) -> dict[str, Any]:
+        return {"kind": "none"}
+
+    def dispose(self) -> None:  # noqa: B027 - optional hook
+        """Close every connection the driver holds; nothing by default."""
+
+    def convert_rows(self, cursor: Any, rows: list[Any]) -> list[tuple[Any, ...]]:
+        return rows
+
+
+def _db_error(dialect: str, exc: BaseException, code: str | None) -> WarehouseError:
+    log.warning("warehouse error on %s: %s", dialect, redact(str(exc)).splitlines()[0][:300])
+    suffix = f" ({code})" if code else ""
+    return WarehouseError(f"the warehouse rejected the query{suffix}")
+
+
+# --------------------------------------------------------------------------- DuckDB ----
+class DuckDBDriver(Driver):
+    dialect = "duckdb"
+
+    def __init__(self, path: str, read_only: bool) -> None:
+        import duckdb
+
+        self._duckdb = duckdb
+        self.path = path
+        self.read_only = read_only
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root = duckdb.connect(path, read_only=read_only and path != ":memory:")
+        except duckdb.Error as exc:
+            raise DBUnavailable(f"cannot open the embedded warehouse: {exc}") from None
+
+    @contextlib.contextmanager
+    def pooled(self) -> Iterator[Any]:
+        cursor = self.root.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def dedicated(self, timeout_seconds: float) -> Any:
+        return self.root.cursor()
+
+    def cancel(self, conn: Any) -> None:
+        conn.interrupt()
+
+    def cursor(self, conn: Any) -> Any:
+        # A DuckDB "cursor" is already a connection of its own; cursor() on it would open
+        # another one that interrupt() on this one cannot reach.
+        return conn
+
+    def classify(self, exc: BaseException) -> WarehouseError:
+        d = self._duckdb
+        if isinstance(exc, d.InterruptException):
+            return QueryTimeout()
+        if isinstance(exc, d.IOException | d.ConnectionException):
+            return DBUnavailable("the embedded warehouse file is not available")
+        return _db_error(self.dialect, exc, type(exc).__name__)
+
+    def convert_rows(self, cursor: Any, rows: list[Any]) -> list[tuple[Any, ...]]:
+        decimals = [i for i, col in enumerate(cursor.description) if "DECIMAL" in str(col[1])]
+        if not decimals or not rows:
+            return rows
+        out = []
+        for row in rows:
+            row = list(row)
+            for i in decimals:
+                if row[i] is not None:
+                    row[i] = float(row[i])
+            out.append(tuple(row))
+        return out
+
+    def dispose(self) -> None:
+        self.root.close()
+
+
+# ------------------------------------------------------------------ SQLAlchemy-based ----
+class EngineDriver(Driver):
+    """Shared by PostgreSQL and Oracle: a QueuePool engine plus dedicated connections."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.pool import QueuePool
+
+        self.settings = settings
+        self.engine = create_engine(
+            url,
+            poolclass=QueuePool,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            pool_recycle=settings.db_pool_recycle,
+            pool_pre_ping=True,
+            **self.engine_options(),
+        )
+        event.listen(self.engine, "connect", self._on_connect)
+        self._cargs, self._cparams = self.engine.dialect.create_connect_args(self.engine.url)
+
+    def engine_options(self) -> dict[str, Any]:
+        return {}
+
+    def _on_connect(self, dbapi_conn: Any, record: Any) -> None:
+        self.setup_connection(dbapi_conn, self.settings.db_call_timeout_ms)
+
+    def setup_connection(self, conn: Any, timeout_ms: int) -> None:
+        """Per-connection options (timeouts, type loaders)."""
+
+    @contextlib.contextmanager
+    def pooled(self) -> Iterator[Any]:
+        import sqlalchemy.exc
+
+        try:
+            proxied = self.engine.raw_connection()
+        except sqlalchemy.exc.TimeoutError:
+            raise PoolExhausted(
+                "no warehouse connection became free in time",
+                retry_after=self.settings.db_pool_exhausted_retry_after_seconds,
+            ) from None
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise self.classify(exc.orig or exc) from None
+        try:
+            yield proxied
+        finally:
+            raw = getattr(proxied, "driver_connection", None)
+            if getattr(raw, "broken", False) or getattr(raw, "closed", False):
+                proxied.invalidate()  # lost (killed, cut): drop it, no reset on a dead socket
+            else:
+                with contextlib.suppress(Exception):
+                    proxied.rollback()
+            proxied.close()
+
+    def dedicated(self, timeout_seconds: float) -> Any:
+        try:
+            conn = self.connect_dedicated(timeout_seconds)
+        except Exception as exc:
+            raise self.classify(exc) from None
+        return conn
+
+    @abstractmethod
+    def connect_dedicated(self, timeout_seconds: float) -> Any:
+        """A new connection outside the pool (PostgreSQL and Oracle below)."""
+
+    def pool_status(self) -> dict[str, Any]:
+        pool: Any = self.engine.pool
+        return {
+            "kind": "queue",
+            "size": pool.size(),
+            "checked_out": pool.checkedout(),
+            "overflow": pool.overflow(),
+            "max_overflow": self.settings.db_max_overflow,
+            "timeout_seconds": self.settings.db_pool_timeout,
+        }
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _abort_socket(conn: Any) -> None:
+    """Shut a psycopg connection's socket down, so a thread waiting on it returns at once
+    with a connection error (a paused server answers neither the query nor a cancel)."""
+    with contextlib.suppress(Exception):
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
+def _raw_pg(conn: Any) -> Any:
+    raw = getattr(conn, "dbapi_connection", conn)
+    return getattr(raw, "driver_connection", raw)
+
+
+class PostgresDriver(EngineDriver):
+    dialect = "postgresql"
+    CANCEL_TIMEOUT_SECONDS = 2.0  # a cancel request the server does not answer in time ...
+    PING_TIMEOUT_SECONDS = 3.0  # ... and a pool pre-ping likewise: cut the socket
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        super().__init__(url, settings)
+        # SQLAlchemy's pre-ping waits forever on a paused (SIGSTOPped) server: bound it.
+        dialect: Any = self.engine.dialect
+        ping = dialect.do_ping
+
+        def bounded_ping(dbapi_conn: Any) -> Any:
+            timer = threading.Timer(self.PING_TIMEOUT_SECONDS, _abort_socket, (_raw_pg(dbapi_conn),))
+            timer.daemon = True
+            timer.start()
+            try:
+                return ping(dbapi_conn)
+            finally:
+                timer.cancel()
+
+        dialect.do_ping = bounded_ping
+
+    def setup_connection(self, conn: Any, timeout_ms: int) -> None:
+        from psycopg.types.numeric import FloatLoader
+
+        conn = getattr(conn, "driver_connection", conn)
+        conn.adapters.register_loader("numeric", FloatLoader)
+
+    def engine_options(self) -> dict[str, Any]:
+        timeout = self.settings.db_call_timeout_ms
+        return {"connect_args": {"options": f"-c statement_timeout={timeout}", "connect_timeout": 5}}
+
+    def connect_dedicated(self, timeout_seconds: float) -> Any:
+        import psycopg
+
+        params = dict(self._cparams)
+        params["options"] = f"-c statement_timeout={int(timeout_seconds * 1000)}"
+        params.setdefault("connect_timeout", 5)
+        conn = psycopg.connect(*self._cargs, **params)
+        self.setup_connection(conn, int(timeout_seconds * 1000))
+        return conn
+
+    def prepare(self, cursor: Any, timeout_seconds: float) -> None:
+        ms = int(timeout_seconds * 1000)
+        if ms != self.settings.db_call_timeout_ms:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", (str(ms),))
+
+    def cancel(self, conn: Any) -> None:
+        raw = _raw_pg(conn)
+        try:
+            if hasattr(raw, "cancel_safe"):
+                raw.cancel_safe(timeout=self.CANCEL_TIMEOUT_SECONDS)
+            else:
+                raw.cancel()
+        except Exception:
+            _abort_socket(raw)  # the server did not take the cancel: stop waiting on it
+            raise
+
+    def stream_cursor(self, conn: Any) -> Any:
+        # A server-side cursor: FETCH FORWARD n per fetchmany, O(batch) client memory.
+        return conn.cursor(name="mesdash_stream")
+
+    def classify(self, exc: BaseException) -> WarehouseError:
+        import psycopg
+        import sqlalchemy.exc
+
+        if isinstance(exc, sqlalchemy.exc.TimeoutError):
+            return PoolExhausted(retry_after=self.settings.db_pool_exhausted_retry_after_seconds)
+        if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
+            exc = exc.orig
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return QueryTimeout()
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            log.warning("warehouse unreachable: %s", redact(str(exc)).splitlines()[0][:300])
+            return DBUnavailable(retry_after=self.settings.db_unavailable_retry_after_seconds)
+        return _db_error(self.dialect, exc, getattr(exc, "sqlstate", None))
+
+
+class OracleDriver(EngineDriver):
+    dialect = "oracle"
+
+    def engine_options(self) -> dict[str, Any]:
+        # python-oracledb is in thin mode unless init_oracle_client() is called; we never do.
+        return {"thick_mode": None}
+
+    def setup_connection(self, conn: Any, timeout_ms: int) -> None:
+        conn = getattr(conn, "driver_connection", conn)
+        conn.call_timeout = timeout_ms
+
+    def connect_dedicated(self, timeout_seconds: float) -> Any:
+        import oracledb
+
+        conn = oracledb.connect(*self._cargs, **self._cparams)
+        self.setup_connection(conn, int(timeout_seconds * 1000))
+        return conn
+
+    def prepare(self, cursor: Any, timeout_seconds: float) -> None:
+        cursor.connection.call_timeout = int(timeout_seconds * 1000)
+
+    def cancel(self, conn: Any) -> None:
+        raw = getattr(conn, "dbapi_connection", conn)
+        getattr(raw, "driver_connection", raw).cancel()
+
+    def classify(self, exc: BaseException) -> WarehouseError:
+        import oracledb
+        import sqlalchemy.exc
+
+        if isinstance(exc, sqlalchemy.exc.TimeoutError):
+            return PoolExhausted(retry_after=self.settings.db_pool_exhausted_retry_after_seconds)
+        if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
+            exc = exc.orig
+        code = ""
+        if isinstance(exc, oracledb.Error) and exc.args:
+            code = getattr(exc.args[0], "full_code", "") or ""
+        if code in {"DPI-1067", "ORA-01013", "DPY-4024"}:
+            return QueryTimeout()
+        if code.startswith(("DPY-6", "ORA-125", "ORA-03113", "ORA-03114", "ORA-12170")):
+            return DBUnavailable(retry_after=self.settings.db_unavailable_retry_after_seconds)
+        return _db_error(self.dialect, exc, code or None)
+
+
+def make_driver(url: str, settings: Settings, read_only: bool) -> Driver:
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme == "duckdb":
+        path = url.split("://", 1)[1]
+        path = path[1:] if path.startswith("/") else path  # duckdb:///rel or duckdb:////abs
+        return DuckDBDriver(path or ":memory:", read_only)
+    if scheme in {"postgresql", "postgres"}:
+        if "+" not in url.split(":", 1)[0]:
+            url = "postgresql+psycopg" + url[url.index(":") :]
+        return PostgresDriver(url, settings)
+    if scheme == "oracle":
+        return OracleDriver(url, settings)
+    raise ValueError(f"unsupported database URL scheme {scheme!r}")

@@ -1,0 +1,1 @@
+"""Bulkhead (slow-query semaphore), circuit breaker, problem+json errors, health."""

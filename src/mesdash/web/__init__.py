@@ -1,0 +1,1 @@
+"""Pages: shell layout, templates, static assets (api client, charts, tables)."""
