@@ -1,0 +1,1 @@
+"""Health, metrics and admin: auth, worker restart policy, audit log, watchdog."""
