@@ -1,0 +1,1 @@
+"""Lineage: split / merge genealogy in both directions."""

@@ -1,0 +1,99 @@
+"""Pure graph work over what a walk fetched: per-seed closures, cycles, roots.
+
+The warehouse walk returns the union of every seed's neighbourhood (one level past the
+depth cap); the per-seed answer is a breadth-first search over that in memory, so the
+shortest path decides membership: a node reached by a short path is in even when a long
+detour reaches it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+Adjacency = Mapping[str, list[tuple[str, str]]]  # node → [(next node, edge type)]
+
+
+@dataclass
+class Closure:
+    """One seed's closure: node → shortest depth (the seed itself is not in it)."""
+
+    depth: dict[str, int]
+    capped: bool  # a node at the cap has a neighbour the cap left out
+    missing: set[tuple[str, str, str]]  # (node, missing neighbour, edge type) met on the way
+
+
+def closure(seed: str, adjacency: Adjacency, exists: Collection[str], max_depth: int) -> Closure:
+    """Breadth-first search from ``seed`` over existing nodes, at most ``max_depth`` edges."""
+    seen = {seed: 0}
+    missing: set[tuple[str, str, str]] = set()
+    frontier = [seed]
+    for level in range(1, max_depth + 1):
+        following = []
+        for node in frontier:
+            for nxt, kind in adjacency.get(node, ()):
+                if nxt in seen:
+                    continue
+                if nxt not in exists:
+                    missing.add((node, nxt, kind))
+                    continue
+                seen[nxt] = level
+                following.append(nxt)
+        frontier = following
+    capped = any(nxt not in seen and nxt in exists for node in frontier for nxt, _ in adjacency.get(node, ()))
+    del seen[seed]
+    return Closure(seen, capped, missing)
+
+
+def cycles(nodes: Iterable[str], adjacency: Adjacency) -> list[list[str]]:
+    """Strongly connected components with more than one node, and self-loops, among
+    ``nodes`` (edges leaving the set are ignored); each sorted, the list sorted."""
+    members = set(nodes)
+    succ = {n: [m for m, _ in adjacency.get(n, ()) if m in members] for n in members}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in succ:
+        if start in index:
+            continue
+        work = [(start, 0)]
+        while work:  # iterative Tarjan: (node, next successor position)
+            node, pos = work.pop()
+            if pos == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            if pos < len(succ[node]):
+                work.append((node, pos + 1))
+                nxt = succ[node][pos]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in succ[node]:
+                    found.append(sorted(component))  # the search order does not matter
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return sorted(found)
+
+
+def roots(members: Collection[str], parents: Adjacency, depth: Mapping[str, int]) -> list[str]:
+    """Nodes of ``members`` with no parent inside ``members``; when every node has one (a
+    pure cycle), the farthest nodes."""
+    top = [n for n in members if not any(p in members and p != n for p, _ in parents.get(n, ()))]
+    if top:
+        return top
+    farthest = max(depth.get(n, 0) for n in members)
+    return [n for n in members if depth.get(n, 0) == farthest]

@@ -1,0 +1,37 @@
+-- Forward genealogy of the seeds: split children (rows whose SPLITFROMID is the node) and
+-- the finished lots they were merged into (DW_MES_PJ_COMBINEDASSYLOTS: CONTAINERID -> LOTID).
+--
+-- One row per edge met (FROM_ID upstream -> TO_ID downstream, EDGE_TYPE 'split_from' or
+-- 'merge_source') with the shortest depth at which the walk met it. The seeds come as
+-- 'seed' rows (FROM_ID = TO_ID, DEPTH 0): a seed missing from the warehouse has none. The
+-- walk goes :max_depth + 1 edges deep; the extra level shows whether the cap cut a closure.
+-- The walk does not test that a node exists (the recursive step stays one lookup); the
+-- engine follows only nodes that containers.sql finds, so at worst a few extra rows come.
+--
+-- Each step is a LATERAL lookup of the frontier node's edges, so PostgreSQL probes the
+-- join-key indexes per node instead of hashing both tables on every iteration (DuckDB
+-- plans it as a join either way).
+-- UNION (not UNION ALL) with the depth carried ends cycles: a row can only repeat with a
+-- new, bounded depth. MIN(DEPTH) per edge keeps the shortest path.
+-- Oracle has no WITH RECURSIVE: descendants.oracle.sql uses CONNECT BY NOCYCLE.
+WITH RECURSIVE walk (FROM_ID, TO_ID, EDGE_TYPE, DEPTH) AS (
+    SELECT c.CONTAINERID, c.CONTAINERID, 'seed', 0
+    FROM dwh.DW_MES_CONTAINER c
+    WHERE {{ seed_filter }}
+    UNION
+    SELECT e.FROM_ID, e.TO_ID, e.EDGE_TYPE, w.DEPTH + 1
+    FROM walk w
+    CROSS JOIN LATERAL (
+        SELECT c.SPLITFROMID AS FROM_ID, c.CONTAINERID AS TO_ID, 'split_from' AS EDGE_TYPE
+        FROM dwh.DW_MES_CONTAINER c
+        WHERE c.SPLITFROMID = w.TO_ID
+        UNION ALL
+        SELECT m.CONTAINERID, m.LOTID, 'merge_source'
+        FROM dwh.DW_MES_PJ_COMBINEDASSYLOTS m
+        WHERE m.CONTAINERID = w.TO_ID AND m.LOTID IS NOT NULL
+    ) e
+    WHERE w.DEPTH <= :max_depth
+)
+SELECT FROM_ID, TO_ID, EDGE_TYPE, MIN(DEPTH) AS DEPTH
+FROM walk
+GROUP BY FROM_ID, TO_ID, EDGE_TYPE

@@ -1,0 +1,5 @@
+-- Merge sources of finished lots: each source CONTAINERID combined into the LOTID.
+SELECT DISTINCT m.LOTID AS FINISHED_ID, m.CONTAINERID AS SOURCE_ID
+FROM dwh.DW_MES_PJ_COMBINEDASSYLOTS m
+WHERE m.CONTAINERID IS NOT NULL
+  AND {{ id_filter }}
