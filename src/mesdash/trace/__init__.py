@@ -1,0 +1,1 @@
+"""Trace: lot resolution, EventFetcher over seven domains, trace jobs."""
