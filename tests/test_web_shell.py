@@ -243,3 +243,16 @@ def test_summary_is_documented_with_problem_responses(duck_client: TestClient) -
     for status in ("500", "503", "504"):
         assert "application/problem+json" in op["responses"][status]["content"]
     assert "/" not in spec["paths"]  # pages stay out of the API document
+
+
+def test_operations_doc_lists_the_error_table_of_the_code() -> None:
+    """docs/operations.md's error table is the code's table: same codes, statuses, Retry-After."""
+    from mesdash.core.resilience.errors import ERROR_TABLE
+
+    doc = (Path(__file__).parent.parent / "docs" / "operations.md").read_text()
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[1].isdigit():
+            rows[cells[0].strip("`")] = (int(cells[1]), cells[2] == "RA")
+    assert rows == {code: (spec.status, spec.retry) for code, spec in ERROR_TABLE.items()}
