@@ -54,7 +54,9 @@ def init_db(drop: Annotated[bool, typer.Option(help="drop existing tables first"
 def generate(
     scale: Annotated[str, typer.Option(help="tiny | demo | large")] = "demo",
     seed: Annotated[int, typer.Option(help="random seed (same seed → same factory)")] = 1,
-    end_date: Annotated[str | None, typer.Option(help="last day of data, YYYY-MM-DD (default today)")] = None,
+    end_date: Annotated[
+        str | None, typer.Option(help="last factory day, YYYY-MM-DD (default: the last complete one)")
+    ] = None,
 ) -> None:
     """Fill the warehouse at MESDASH_DATABASE_URL with a synthetic, realistic fab."""
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mesdash.core.factory_day import day_start
+from mesdash.core.factory_day import day_of, day_start
 from mesdash.synth import catalog as cat
 from mesdash.synth.arrow import hex16
 from mesdash.synth.batch import FLAGS, Tally, batch_tables, simulate
@@ -44,7 +44,8 @@ def generate(warehouse: Any, scale: str = "demo", seed: int = 1, end_date: date 
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
     sc = SCALES[scale]
-    end_date = end_date or date.today()
+    # Default: the last complete factory day, so no event lies in the future of a demo.
+    end_date = end_date or day_of(datetime.now()) - timedelta(days=1)
     started = _time.monotonic()
     first_day = end_date - timedelta(days=sc.days - 1)
     t0 = day_start(first_day)
