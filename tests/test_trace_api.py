@@ -80,10 +80,11 @@ def test_bad_input_is_400(client: TestClient, payload: dict[str, Any]) -> None:
     assert resp.status_code == 400 and resp.json()["code"] == "VALIDATION_ERROR"
 
 
-def test_over_the_inline_limit_is_413(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_over_the_trace_limit_is_413(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above TRACE_EVENTS_CID_LIMIT (above the sync limit a job answers: tests/test_trace_jobs.py)."""
     from mesdash.settings import reset_settings
 
-    monkeypatch.setenv("TRACE_SYNC_CID_LIMIT", "3")
+    monkeypatch.setenv("TRACE_EVENTS_CID_LIMIT", "3")
     reset_settings()
     resp = client.post("/api/trace/events", json={"container_ids": list("abcd"), "domains": ["history"]})
     assert resp.status_code == 413 and resp.json()["code"] == "TOO_MANY_IDS" and "3" in resp.json()["detail"]

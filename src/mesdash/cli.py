@@ -152,14 +152,19 @@ def demo(
 
 def _register_slices() -> None:
     from mesdash.lineage.cli import lineage
-    from mesdash.trace.cli import events
+    from mesdash.trace.cli import events, trace
 
     app.command("lineage", help="Genealogy of lots by name: backward (default) or --forward.")(lineage)
     app.command("events", help="Events of lots in one domain, as a table.")(events)
+    app.command("trace", help="Trace lots as a job and write each event domain to a file.")(trace)
 
     from mesdash.admin.cli import watchdog
 
     app.command("watchdog")(watchdog)
+
+    from mesdash.core.jobs.worker import worker
+
+    app.command("worker")(worker)
 
 
 _register_slices()

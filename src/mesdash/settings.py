@@ -32,7 +32,10 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "db_slow_max_concurrent": 1,
         "circuit_breaker_open_wait_seconds": 2.0,
         "worker_restart_cooldown": 2.0,
-        "trace_job_heartbeat_seconds": 1.0,
+        # jobs (core/jobs): heartbeat, stale bound, watchdog pass
+        "job_heartbeat_seconds": 0.5,
+        "job_heartbeat_stale_seconds": 3.0,
+        "job_watchdog_interval_seconds": 0.5,
         "health_memo_seconds": 0.0,
         "db_pool_timeout": 2.0,
         "db_slow_semaphore_wait_seconds": 2.0,
@@ -108,7 +111,14 @@ class Settings(BaseSettings):
     worker_restart_cooldown: float = 60.0
     worker_restart_churn_window_seconds: float = 600.0
     worker_restart_churn_threshold: int = 3
-    trace_job_heartbeat_seconds: float = 10.0
+    # >>> jobs (core/jobs) >>>
+    job_heartbeat_seconds: float = 10.0  # a running job refreshes its heartbeat this often
+    job_heartbeat_stale_seconds: float = 60.0  # no heartbeat for this long: worker died, job failed
+    job_watchdog_interval_seconds: float = 15.0  # a worker's sweep over running jobs
+    job_inprocess_workers: int = 2  # threads running jobs without Redis
+    job_timeout_seconds: int = 1800  # a job kind's default timeout
+    job_ttl_seconds: int = 3600  # a finished / failed job's status and results live this long
+    # <<< jobs <<<
 
     # --- admin, health, watchdog, metrics (mesdash.admin) --------------------------------
     health_probe_timeout_seconds: float = 3.0  # /health's own SELECT 1 and Redis PING
@@ -133,6 +143,11 @@ class Settings(BaseSettings):
     trace_stream_batch_size: int = 5000
     trace_job_timeout_seconds: int = 1800
     trace_job_ttl_seconds: int = 3600
+    trace_job_id_batch_size: int = 1000  # lots per part file (one warehouse query per domain)
+    trace_sync_max_seconds: float = 30.0  # estimated inline time above this: a job instead
+    msd_sync_max_days: int = 62  # a defect analysis over more days runs as a job (202)
+    msd_sync_max_lots: int = 2000  # ... and one over more given lots
+    msd_seed_batch_size: int = 5000  # detected lots whose genealogy and events are read together
 
     # --- batch engine and reports --------------------------------------------------------
     batch_chunk_max_memory_mb: int = 256
@@ -149,6 +164,12 @@ class Settings(BaseSettings):
     query_spool_cleanup_interval_seconds: float = 600.0  # cleanup loop period
     query_spool_tmp_grace_seconds: float = 3600.0  # a .tmp older than this is an orphan
     # <<< batch engine, spill and spool <<<
+    # >>> hold / equipment / job reports (reports/hold, resource, jobs) >>>
+    # hold reasons counted as quality holds (comma-separated HOLDREASONNAME values)
+    hold_quality_reasons: str = "品質異常,外觀異常,X-Ray異常,良率偏低,MRB判定,SPC異常,客訴追蹤"
+    hold_today_refresh_seconds: int = 60  # the "today" hold snapshot is re-read at most this often
+    report_job_threshold_days: int = 180  # hold / equipment / jobs ranges above this answer 202 (a job)
+    # <<< hold / equipment / job reports <<<
 
     # --- two-level cache (core/cache) ----------------------------------------------------
     cache_l1_max_entries: int = 4096  # process-wide L1: entries ...

@@ -1,7 +1,10 @@
-"""``mesdash events LOT… --domain history``: a lot's events as a table in the terminal."""
+"""``mesdash events LOT… --domain history``: a lot's events as a table in the terminal;
+``mesdash trace LOT… --domains history,rejects --out DIR``: a trace job written to files."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -44,3 +47,53 @@ def events(
         cells = ("" if row.get(c) is None else str(row.get(c)) for c in shown)
         table.add_row(names[row["CONTAINERID"]], *cells)
     console.print(table)
+
+
+def trace(
+    lot_names: Annotated[list[str], typer.Argument(help="lot names (CONTAINERNAME); wildcards * allowed")],
+    domains: Annotated[str, typer.Option(help=f"comma-separated, of: {', '.join(DOMAINS)}")] = "history",
+    out: Annotated[Path, typer.Option(help="directory for one file per domain")] = Path("trace-out"),
+    lineage: Annotated[str, typer.Option(help="none | backward | forward | both")] = "none",
+    fmt: Annotated[str, typer.Option("--format", help="parquet | csv")] = "parquet",
+) -> None:
+    """Trace lots as a job (RQ workers with Redis, this process without) with a progress
+    bar, then write each domain's rows to DIR/{domain}.{parquet|csv}."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mesdash.core.jobs import FINISHED, job_status, result_dir
+    from mesdash.trace.export import export_domain
+    from mesdash.trace.jobs import submit_trace
+    from mesdash.trace.parts import Manifest
+    from mesdash.trace.service import canonical_domains
+
+    console = Console()
+    wanted = [d.strip() for d in domains.split(",") if d.strip()]
+    if not wanted or set(wanted) - set(DOMAINS):
+        raise typer.BadParameter(f"domains must be among {', '.join(DOMAINS)}")
+    if lineage not in ("none", "backward", "forward", "both") or fmt not in ("parquet", "csv"):
+        raise typer.BadParameter("lineage: none|backward|forward|both; format: parquet|csv")
+    resolved = resolve_lots(get_warehouse(), "lot_id", lot_names)
+    for missing in resolved["not_found"]:
+        console.print(f"[yellow]not found:[/] {missing}")
+    ids = [d["container_id"] for d in resolved["data"]]
+    if not ids:
+        raise typer.Exit(1)
+    job = submit_trace(ids, canonical_domains(wanted), lineage)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"trace {job.job_id}", total=100)
+        while (status := job_status(job.job_id))["status"] in ("queued", "started"):
+            bar.update(task, completed=status["progress"]["pct"],
+                       description=f"{status['status']} {status['progress']['stage']}")
+            time.sleep(0.5)
+        bar.update(task, completed=status["progress"]["pct"], description=status["status"])
+    if status["status"] != FINISHED:
+        console.print(f"[red]trace {status['status']}:[/] {status.get('error') or ''}")
+        raise typer.Exit(1)
+    manifest = Manifest.load(result_dir("trace", job.job_id))
+    assert manifest is not None
+    out.mkdir(parents=True, exist_ok=True)
+    for domain in manifest.domains:
+        target = out / f"{domain}.{fmt}"
+        rows = export_domain(manifest, domain, target, fmt)
+        console.print(f"{domain}: {rows:,} rows" + (f" → {target}" if rows else ""))

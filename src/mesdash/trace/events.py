@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -133,7 +133,7 @@ class EventFetcher:
         self.timeout = self.settings.event_fetcher_batch_timeout_seconds
 
     # --------------------------------------------------------------- one batch --------------
-    def _batch_rows(self, domain: str, ids: Sequence[str], as_of: datetime) -> Iterator[list[Row]]:
+    def batch_rows(self, domain: str, ids: Sequence[str], as_of: datetime) -> Iterator[list[Row]]:
         """The rows of one id batch, in fetchmany-sized lists, derived columns added."""
         spec = DOMAINS[domain]
         qb = QueryBuilder(in_batch_size=self.settings.oracle_in_batch_size)
@@ -147,7 +147,7 @@ class EventFetcher:
                 spec.derive(dicts, as_of)
             yield dicts
 
-    def _id_batches(self, ids: list[str], size: int | None = None) -> list[list[str]]:
+    def id_batches(self, ids: list[str], size: int | None = None) -> list[list[str]]:
         size = size or self.id_batch_size
         return [ids[i : i + size] for i in range(0, len(ids), size)]
 
@@ -159,8 +159,8 @@ class EventFetcher:
         domain_spec(domain)
         ids = normalize_ids(container_ids)
         as_of = datetime.now()
-        for id_batch in self._id_batches(ids, batch_size):
-            for rows in self._batch_rows(domain, id_batch, as_of):
+        for id_batch in self.id_batches(ids, batch_size):
+            for rows in self.batch_rows(domain, id_batch, as_of):
                 grouped: Grouped = defaultdict(list)
                 for row in rows:
                     grouped[row["CONTAINERID"]].append(row)
@@ -171,31 +171,13 @@ class EventFetcher:
     ) -> dict[str, Any]:
         """Write the domain's rows to one Parquet file incrementally (``.tmp`` then rename);
         returns ``{rows, path}``. Memory holds one fetched batch at a time."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        target = Path(path)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        writer: pq.ParquetWriter | None = None
-        schema: pa.Schema | None = None
-        total = 0
-        try:
+        def rows() -> Iterator[list[Row]]:
             for grouped in self.fetch_events_iter(container_ids, domain):
-                rows = [row for group in grouped.values() for row in group]
-                table = pa.Table.from_pylist(rows)
-                if writer is None:
-                    schema = _settle_nulls(table.schema)
-                    writer = pq.ParquetWriter(tmp, schema)
-                assert schema is not None
-                writer.write_table(table.select(schema.names).cast(schema))
-                total += len(rows)
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is None:
-            return {"rows": 0, "path": None}
-        tmp.replace(target)
-        return {"rows": total, "path": str(target)}
+                yield [row for group in grouped.values() for row in group]
+
+        total = write_rows_parquet(rows(), Path(path))
+        return {"rows": total, "path": str(path) if total else None}
 
     # ---------------------------------------------------------- materializing path ----------
     def fetch_events(
@@ -228,7 +210,7 @@ class EventFetcher:
 
         def run(id_batch: list[str]) -> None:
             try:
-                for rows in self._batch_rows(domain, id_batch, as_of):
+                for rows in self.batch_rows(domain, id_batch, as_of):
                     kept = progress.take(len(rows))
                     rows = rows[:kept]
                     _iso(rows)
@@ -247,7 +229,7 @@ class EventFetcher:
                          "code": exc.code}
                     )
 
-        batches = self._id_batches(ids)
+        batches = self.id_batches(ids)
         workers = max(1, min(self.settings.event_fetcher_max_workers, len(batches)))
         if workers == 1:
             for batch in batches:
@@ -259,6 +241,39 @@ class EventFetcher:
                 for future in [pool.submit(run, b) for b in batches]:
                     future.result()
         return {"records_by_cid": dict(records), "quality": progress.quality(as_of)}
+
+
+def write_rows_parquet(chunks: Iterable[list[Row]], target: Path) -> int:
+    """Write row chunks to one Parquet file incrementally (``.tmp`` then rename); returns the
+    row count. No file when there are no rows. Memory holds one chunk at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    total = 0
+    try:
+        for rows in chunks:
+            if not rows:
+                continue
+            table = pa.Table.from_pylist(rows)
+            if writer is None:
+                schema = _settle_nulls(table.schema)
+                writer = pq.ParquetWriter(tmp, schema)
+            assert schema is not None
+            writer.write_table(table.select(schema.names).cast(schema))
+            total += len(rows)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    if writer is None:
+        return 0
+    writer.close()
+    tmp.replace(target)
+    return total
 
 
 def _settle_nulls(schema: Any) -> Any:

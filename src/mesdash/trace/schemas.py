@@ -27,3 +27,8 @@ class EventsRequest(BaseModel):
     container_ids: list[str] = Field(min_length=1)
     domains: list[DomainName] = Field(min_length=1)
     lineage: Literal["none", "backward", "forward", "both"] = "none"
+
+
+class GenealogyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    container_ids: list[str] = Field(min_length=1)

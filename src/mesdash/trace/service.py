@@ -1,4 +1,4 @@
-"""Inline (synchronous) traces: lineage expansion, then each domain through the fetcher."""
+"""Trace requests: inline (synchronous) for small ones, a trace job for large ones."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from mesdash.core.db.warehouse import Warehouse
-from mesdash.core.resilience.errors import TooManyIds, ValidationFailed
+from mesdash.core.jobs import Submitted
+from mesdash.core.resilience.errors import ValidationFailed
 from mesdash.core.validation import normalize_ids
 from mesdash.lineage.service import resolve_cached
-from mesdash.settings import get_settings
-from mesdash.trace.events import EventFetcher
+from mesdash.trace.admission import check_id_limit, needs_job
+from mesdash.trace.events import DOMAINS, EventFetcher
 
 
 def expand_lineage(warehouse: Warehouse, ids: list[str], lineage: str) -> list[str]:
@@ -27,20 +28,36 @@ def expand_lineage(warehouse: Warehouse, ids: list[str], lineage: str) -> list[s
     return list(found)
 
 
-def trace_inline(
+def canonical_domains(domains: Sequence[str]) -> list[str]:
+    """Requested domains, de-duplicated, in the fixed order streams and jobs use."""
+    wanted = set(domains)
+    return [d for d in DOMAINS if d in wanted]
+
+
+def trace_request(
     warehouse: Warehouse, container_ids: Sequence[str], domains: Sequence[str], lineage: str = "none"
-) -> dict[str, Any]:
-    """``{container_ids, results: {domain: {data, count, quality}}}`` for at most
-    ``TRACE_SYNC_CID_LIMIT`` ids (after lineage expansion)."""
+) -> dict[str, Any] | Submitted:
+    """Admission: 413 above ``TRACE_EVENTS_CID_LIMIT``; a trace job (``Submitted``) above
+    ``TRACE_SYNC_CID_LIMIT`` ids — seeds or lineage-expanded — or when the cost estimate
+    says the inline fetch would be slow; else the inline result."""
+    from mesdash.trace.jobs import submit_trace
+
     seeds = normalize_ids(container_ids)
     if not seeds:
         raise ValidationFailed("container_ids: give at least one non-empty container id")
-    limit = get_settings().trace_sync_cid_limit
-    if len(seeds) > limit:
-        raise TooManyIds(f"{len(seeds)} container ids given; at most {limit} are traced inline")
+    check_id_limit(len(seeds))
+    ordered = canonical_domains(domains)
+    if needs_job(len(seeds), ordered):
+        return submit_trace(seeds, ordered, lineage)
     ids = expand_lineage(warehouse, seeds, lineage)
-    if len(ids) > limit:
-        raise TooManyIds(f"lineage expands to {len(ids)} containers; at most {limit} are traced inline")
+    if needs_job(len(ids), ordered):
+        return submit_trace(seeds, ordered, lineage)
+    return _fetch_inline(warehouse, ids, len(seeds), ordered)
+
+
+def _fetch_inline(
+    warehouse: Warehouse, ids: list[str], seed_count: int, domains: Sequence[str]
+) -> dict[str, Any]:
     fetcher = EventFetcher(warehouse)
     results = {}
     for domain in dict.fromkeys(domains):
@@ -51,4 +68,4 @@ def trace_inline(
             "count": sum(len(rows) for rows in data.values()),
             "quality": fetched["quality"],
         }
-    return {"container_ids": ids, "seed_count": len(seeds), "results": results}
+    return {"container_ids": ids, "seed_count": seed_count, "results": results}

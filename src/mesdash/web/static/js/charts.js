@@ -94,3 +94,66 @@ export function lineTrend(el, { series, title, yTitle, percent = false }) {
     showlegend: series.length > 1,
   });
 }
+
+/** Stacked (or grouped) bars of several series over shared categories; `onClick(x)` is
+ *  called with the clicked category (cross-filtering). */
+export function stackedBars(el, { x, series, title, yTitle, barmode = "stack", percent = false, categoryAxis = "category", onClick }) {
+  const done = draw(el, series.map((s, i) => ({
+    type: "bar", name: s.name, x, y: s.y, marker: { color: s.color || PALETTE[i % PALETTE.length] },
+    yaxis: s.axis === 2 ? "y2" : "y",
+    hovertemplate: `%{x}: %{y:,.2f}${percent ? "%" : ""}<extra>${s.name ?? ""}</extra>`,
+  })), {
+    title, barmode,
+    xaxis: { type: categoryAxis },
+    yaxis: { title: { text: yTitle }, ticksuffix: percent ? "%" : "" },
+    showlegend: series.length > 1,
+  });
+  return onClick ? done.then(() => onPointClick(el, onClick)) : done;
+}
+
+/** Bars and lines over dates (bars on the left axis, lines on a right axis); `onClick(x)`
+ *  receives the clicked date. */
+export function barLineTrend(el, { x, bars = [], lines = [], title, yTitle, y2Title, onClick }) {
+  const traces = [
+    ...bars.map((s, i) => ({ type: "bar", name: s.name, x, y: s.y, marker: { color: s.color || PALETTE[i % PALETTE.length] },
+                             hovertemplate: `%{x}: %{y:,}<extra>${s.name}</extra>` })),
+    ...lines.map((s, i) => ({ type: "scatter", mode: x.length > 60 ? "lines" : "lines+markers", name: s.name, x, y: s.y,
+                              yaxis: "y2", line: { width: 2, color: s.color || PALETTE[(bars.length + i) % PALETTE.length] },
+                              hovertemplate: `%{x}: %{y:,}<extra>${s.name}</extra>` })),
+  ];
+  const done = draw(el, traces, {
+    title, barmode: "group",
+    xaxis: { type: "date" },
+    yaxis: { title: { text: yTitle } },
+    yaxis2: { title: { text: y2Title }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" },
+    showlegend: true,
+  });
+  return onClick ? done.then(() => onPointClick(el, onClick)) : done;
+}
+
+/** A heatmap (rows × columns of values); `onClick(x, y)` gets the clicked cell. */
+export function heatmap(el, { x, y, z, title, colorTitle, percent = false, onClick }) {
+  const done = draw(el, [{
+    type: "heatmap", x, y, z, colorscale: "RdYlGn", zmin: percent ? 0 : undefined, zmax: percent ? 100 : undefined,
+    colorbar: { title: { text: colorTitle }, ticksuffix: percent ? "%" : "" },
+    hovertemplate: `%{y} · %{x}: %{z:.1f}${percent ? "%" : ""}<extra></extra>`, xgap: 1, ygap: 1,
+  }], {
+    title,
+    xaxis: { type: "category" },
+    yaxis: { type: "category", autorange: "reversed" },
+    margin: { l: 110, r: 24, t: title ? 48 : 16, b: 56 },
+  });
+  return onClick ? done.then(() => onPointClick(el, onClick)) : done;
+}
+
+/** Call `handler(x, y)` when a point of the chart in `el` is clicked (once per element). */
+export function onPointClick(el, handler) {
+  el.__mesdashClick = handler;
+  if (!el.__mesdashClickBound) {
+    el.__mesdashClickBound = true;
+    el.on("plotly_click", (event) => {
+      const point = event?.points?.[0];
+      if (point && el.__mesdashClick) el.__mesdashClick(point.x, point.y);
+    });
+  }
+}

@@ -10,7 +10,8 @@
 //
 // A column may give `value(row)` (what is sorted and formatted; default row[key]),
 // `format(value, row)` (text) or `render(row)` (a Node), `numeric` (right-aligned,
-// numeric sort), `nowrap` and `sortable: false`.
+// numeric sort), `nowrap` and `sortable: false`. With `onSort(key, dir)` the rows are
+// sorted elsewhere (a server): a header click calls it and the rows are shown as given.
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
@@ -35,7 +36,7 @@ function el(tag, attrs = {}, text) {
   return node;
 }
 
-export function createTable(container, { columns, pageSize = 25, sortKey = null, sortDir = "asc", empty = "No rows" }) {
+export function createTable(container, { columns, pageSize = 25, sortKey = null, sortDir = "asc", empty = "No rows", onSort = null }) {
   const state = { rows: [], sortKey, sortDir, page: 0 };
   const valueOf = (col, row) => (col.value ? col.value(row) : row[col.key]);
 
@@ -59,6 +60,7 @@ export function createTable(container, { columns, pageSize = 25, sortKey = null,
     if (state.sortKey === key) state.sortDir = state.sortDir === "asc" ? "desc" : "asc";
     else Object.assign(state, { sortKey: key, sortDir: columns.find((c) => c.key === key)?.numeric ? "desc" : "asc" });
     state.page = 0;
+    if (onSort) { renderHead(); onSort(state.sortKey, state.sortDir); return; }
     render();
   }
 
@@ -81,7 +83,7 @@ export function createTable(container, { columns, pageSize = 25, sortKey = null,
 
   function sortedRows() {
     const col = columns.find((c) => c.key === state.sortKey);
-    if (!col) return state.rows;
+    if (!col || onSort) return state.rows;
     const sign = state.sortDir === "asc" ? 1 : -1;
     return [...state.rows].sort((a, b) => {
       const va = valueOf(col, a);

@@ -1,0 +1,148 @@
+"""A trace job's results on disk: Parquet part files plus a manifest of finished batches.
+
+``{spool}/trace/{job_id}/part-{domain}-{batch:06d}.parquet`` holds one id batch of one
+domain (written to ``.tmp`` and renamed); ``manifest.json`` (also replaced atomically) lists
+the finished batches in order, so a stream can follow a running job and a retry resumes
+after the last finished batch. ``ids.json`` keeps the lineage-expanded container ids.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+MANIFEST = "manifest.json"
+IDS = "ids.json"
+
+
+def part_name(domain: str, batch: int) -> str:
+    return f"part-{domain}-{batch:06d}.parquet"
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(payload)
+    tmp.replace(path)
+
+
+@dataclass
+class Manifest:
+    """What a trace job has finished: per domain, its batches in order."""
+
+    folder: Path
+    domains: list[str]
+    container_count: int
+    batch_count: int  # id batches per domain
+    as_of: str
+    parts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------- persistence ----
+    @classmethod
+    def load(cls, folder: Path) -> Manifest | None:
+        try:
+            data = orjson.loads((folder / MANIFEST).read_bytes())
+        except FileNotFoundError:
+            return None
+        return cls(folder=folder, **data)
+
+    def save(self) -> None:
+        data = {
+            "domains": self.domains,
+            "container_count": self.container_count,
+            "batch_count": self.batch_count,
+            "as_of": self.as_of,
+            "parts": self.parts,
+            "quality": self.quality,
+        }
+        _write_atomic(self.folder / MANIFEST, orjson.dumps(data))
+
+    @staticmethod
+    def save_ids(folder: Path, ids: list[str]) -> None:
+        _write_atomic(folder / IDS, orjson.dumps(ids))
+
+    @staticmethod
+    def load_ids(folder: Path) -> list[str] | None:
+        try:
+            return list(orjson.loads((folder / IDS).read_bytes()))
+        except FileNotFoundError:
+            return None
+
+    # ------------------------------------------------------------------- batches ----
+    def done(self, domain: str) -> list[dict[str, Any]]:
+        return self.parts.setdefault(domain, [])
+
+    def add(self, domain: str, rows: int, failed: dict[str, Any] | None = None) -> None:
+        batch = len(self.done(domain))
+        file = part_name(domain, batch) if rows else None
+        self.done(domain).append({"batch": batch, "rows": rows, "file": file, "failed": failed})
+
+    def domain_finished(self, domain: str) -> bool:
+        return len(self.done(domain)) >= self.batch_count
+
+    def counts(self) -> tuple[int, int]:
+        """(finished batches, failed batches) over every domain."""
+        entries = [p for d in self.domains for p in self.done(d)]
+        failed = sum(1 for p in entries if p["failed"])
+        return len(entries) - failed, failed
+
+    def rows(self, domain: str) -> int:
+        return sum(int(p["rows"]) for p in self.done(domain))
+
+    def summary_quality(self) -> dict[str, Any]:
+        failed = [p["failed"] for d in self.domains for p in self.done(d) if p["failed"]]
+        return {
+            "status": "partial" if failed else "complete",
+            "reasons": [f"{len(failed)} batch(es) failed"] if failed else [],
+            "observed_rows": sum(self.rows(d) for d in self.domains),
+            "failed_ranges": failed,
+            "as_of": self.as_of,
+        }
+
+
+def stream_chunks(path: Path, size: int) -> Iterator[Any]:
+    """A part file as ``pyarrow.Table`` chunks of exactly ``size`` rows (the last one
+    shorter), whatever its row groups — so record numbering depends on row counts only."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer: list[Any] = []
+    held = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+        buffer.append(batch)
+        held += batch.num_rows
+        while held >= size:
+            table = pa.Table.from_batches(buffer)
+            yield table.slice(0, size)
+            rest = table.slice(size)
+            buffer, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(buffer)
+
+
+def chunks_in(rows: int, size: int) -> int:
+    return math.ceil(rows / size) if rows else 0
+
+
+def read_rows(folder: Path, parts: list[dict[str, Any]], offset: int, limit: int) -> list[dict[str, Any]]:
+    """Rows ``offset … offset+limit`` of one domain across its part files."""
+    import pyarrow.parquet as pq
+
+    out: list[dict[str, Any]] = []
+    start = 0
+    for part in parts:
+        rows = int(part["rows"])
+        if rows and start + rows > offset and len(out) < limit:
+            skip = max(0, offset - start)
+            table = pq.read_table(folder / part["file"])
+            out.extend(table.slice(skip, limit - len(out)).to_pylist())
+        start += rows
+        if len(out) >= limit:
+            break
+    return out
