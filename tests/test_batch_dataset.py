@@ -1,0 +1,174 @@
+"""Report datasets (core/batch/dataset.py, csv_export.py): build from a plan, keep in the
+cache or the spool, open with DuckDB, stream CSV, expire — with Redis and without."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from mesdash.core.batch import Chunk, QuerySpool, decompose_by_ids, decompose_by_time_range
+from mesdash.core.batch.csv_export import BOM, dataset_csv
+from mesdash.core.batch.dataset import (
+    build_dataset,
+    check_dataset,
+    dataset_info,
+    drop_dataset,
+    open_dataset,
+    query_dataset,
+    query_view,
+    store_dataset,
+)
+from mesdash.core.resilience.errors import CacheExpired
+from test_batch_support import use_backend
+
+SCHEMA = pa.schema([("DAY", pa.date32()), ("ITEM", pa.string()), ("QTY", pa.float64())])
+NOW = datetime(2026, 3, 1, 12, 0)
+
+
+@pytest.fixture(params=["redis", "local"])
+def backend(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path
+) -> Iterator[str]:
+    gen = use_backend(monkeypatch, request.param, redis_url, tmp_path / "spool")
+    next(gen)
+    yield str(request.param)
+    next(gen, None)
+
+
+def per_day(chunk: Chunk, _max_rows: int | None) -> pa.Table:
+    """Two rows per factory day of the chunk: item A qty 1, item B qty = day of month."""
+    assert chunk.start is not None and chunk.end is not None
+    rows = []
+    for n in range((chunk.end - chunk.start).days + 1):
+        day = date.fromordinal(chunk.start.toordinal() + n)
+        rows += [{"DAY": day, "ITEM": "A", "QTY": 1.0}, {"DAY": day, "ITEM": "B", "QTY": float(day.day)}]
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def test_build_open_query_and_spill(backend: str) -> None:
+    chunks = decompose_by_time_range(date(2026, 1, 1), date(2026, 2, 28), 31)
+    info = build_dataset("demo", "q1", chunks, per_day, schema=SCHEMA, now=lambda: NOW, extra={"days": 59})
+    assert (info.rows, info.chunks, info.spilled) == (118, 2, False)
+    assert info.quality["status"] == "complete" and info.as_of == "2026-03-01T12:00:00"
+    assert info.columns == ["DAY", "ITEM", "QTY"] and dataset_info("demo", "q1") == info
+    rows, got = query_dataset(
+        "demo", "q1", "SELECT ITEM, SUM(QTY) AS q FROM dataset GROUP BY ITEM ORDER BY 1"
+    )
+    expected_b = sum(range(1, 32)) + sum(range(1, 29))
+    assert rows == [{"ITEM": "A", "Q": 59.0}, {"ITEM": "B", "Q": float(expected_b)}]
+    assert got.extra == {"days": 59}
+
+    spool = QuerySpool()
+    spilled = build_dataset("demo", "q1", chunks, per_day, max_total_rows=10, spool=spool, now=lambda: NOW)
+    assert spilled.spilled and spool.path_for("demo", "q1").exists()
+    again, _ = query_dataset("demo", "q1", "SELECT ITEM, SUM(QTY) AS q FROM dataset GROUP BY ITEM ORDER BY 1")
+    assert again == rows
+    with open_dataset("demo", "q1") as (con, opened):
+        assert opened.spilled and con.execute("SELECT COUNT(*) FROM dataset").fetchone() == (118,)
+
+    # a later in-cache copy replaces the spool file
+    store_dataset("demo", "q1", per_day(chunks[0], None))
+    assert not spool.path_for("demo", "q1").exists()
+    assert query_dataset("demo", "q1", "SELECT COUNT(*) AS n FROM dataset")[0] == [{"N": 62}]
+
+
+def test_empty_result_keeps_columns_and_csv(backend: str) -> None:
+    def nothing(chunk: Chunk, _max_rows: int | None) -> pa.Table:
+        return SCHEMA.empty_table()
+
+    chunks = decompose_by_time_range(date(2026, 1, 1), date(2026, 1, 5), 5)
+    info = build_dataset("demo", "empty", chunks, nothing, schema=SCHEMA, now=lambda: NOW)
+    assert info.rows == 0 and info.columns == SCHEMA.names
+    body = b"".join(dataset_csv("demo", "empty", "SELECT * FROM dataset"))
+    assert body == BOM + b"DAY,ITEM,QTY\r\n"
+
+
+def test_csv_stream_and_expiry(backend: str) -> None:
+    table = pa.table(
+        {
+            "TS": pa.array([datetime(2026, 1, 2, 7, 30), None], pa.timestamp("us")),
+            "NAME": ["héllo, world", "x"],
+            "QTY": [3.0, 2.5],
+        }
+    )
+    store_dataset("demo", "csv", table, as_of="2026-01-03T00:00:00")
+    sql = "SELECT *, ROW_NUMBER() OVER (ORDER BY QTY) AS RN__ FROM dataset ORDER BY QTY DESC"
+    parts = list(dataset_csv("demo", "csv", sql, batch_rows=1))
+    assert len(parts) == 2 and parts[0].startswith(BOM)  # the header goes with the first batch
+    records = list(csv.reader(io.StringIO(b"".join(parts)[3:].decode("utf-8"))))
+    assert records == [["TS", "NAME", "QTY"], ["2026-01-02 07:30:00", "héllo, world", "3"], ["", "x", "2.5"]]
+    assert b"".join(parts).endswith(b',"x",2.5\r\n')  # CRLF lines, NULL an empty field
+
+    fine = pa.table({"TS": pa.array([datetime(2026, 1, 2, 7, 30, 5, 120000)], pa.timestamp("us"))})
+    store_dataset("demo", "fine", fine)
+    assert b"".join(dataset_csv("demo", "fine", "SELECT * FROM dataset")).endswith(b'07:30:05.120000"\r\n')
+
+    drop_dataset("demo", "csv")
+    assert dataset_info("demo", "csv") is None
+    with pytest.raises(CacheExpired):
+        dataset_csv("demo", "csv", sql)  # before the first byte, not mid-download
+    with pytest.raises(CacheExpired):
+        check_dataset("demo", "../etc")  # a malformed id names no dataset
+    with pytest.raises(ValueError):
+        store_dataset("demo", "../etc", table)
+
+
+def test_spilled_file_gone_is_expired(backend: str) -> None:
+    spool = QuerySpool()
+    chunks = decompose_by_time_range(date(2026, 1, 1), date(2026, 1, 31), 31)
+    build_dataset("demo", "gone", chunks, per_day, max_total_rows=1, spool=spool, now=lambda: NOW)
+    spool.path_for("demo", "gone").unlink()
+    with pytest.raises(CacheExpired):
+        query_dataset("demo", "gone", "SELECT 1 FROM dataset")
+
+
+def test_a_changed_plan_never_reuses_old_chunks(backend: str) -> None:
+    def by_ids(chunk: Chunk, _max_rows: int | None) -> pa.Table:
+        return pa.table({"ID": list(chunk.ids)})
+
+    one = decompose_by_ids(["a", "b", "c", "d"], 4)
+    assert build_dataset("demo", "ids", one, by_ids).rows == 4
+    calls: list[tuple[str, ...]] = []
+
+    def counted(chunk: Chunk, max_rows: int | None) -> pa.Table:
+        calls.append(chunk.ids)
+        return by_ids(chunk, max_rows)
+
+    two = decompose_by_ids(["a", "b", "c", "d", "e"], 2)  # same query id, another lot list
+    info = build_dataset("demo", "ids", two, counted)
+    assert info.rows == 5 and len(calls) == 3
+    assert query_dataset("demo", "ids", "SELECT COUNT(DISTINCT ID) AS n FROM dataset")[0] == [{"N": 5}]
+    calls.clear()
+    assert build_dataset("demo", "ids", two, counted).rows == 5 and calls == []  # same plan: cached
+
+
+def test_views_are_computed_once_per_build(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mesdash.core.batch import dataset as module
+
+    computed: list[str] = []
+    real = module.query_dataset
+
+    def counting(prefix: str, query_id: str, sql: str, params: Any = None) -> Any:
+        computed.append(sql)
+        return real(prefix, query_id, sql, params)
+
+    monkeypatch.setattr(module, "query_dataset", counting)
+    table = pa.table({"TS": pa.array([datetime(2026, 1, 2, 7, 30)], pa.timestamp("us")), "QTY": [2.0]})
+    store_dataset("demo", "views", table)
+    sql = "SELECT TS, SUM(QTY) AS Q FROM dataset WHERE QTY > :low GROUP BY TS"
+    first, info = query_view("demo", "views", sql, {"low": 1})
+    assert first == [{"TS": "2026-01-02T07:30:00", "Q": 2.0}] and len(computed) == 1
+    assert query_view("demo", "views", sql, {"low": 1}) == (first, info) and len(computed) == 1
+    assert query_view("demo", "views", sql, {"low": 5})[0] == [] and len(computed) == 2
+    store_dataset("demo", "views", pa.table({"TS": table["TS"], "QTY": [3.0]}))  # a new build
+    assert query_view("demo", "views", sql, {"low": 1})[0][0]["Q"] == 3.0 and len(computed) == 3
+    drop_dataset("demo", "views")
+    with pytest.raises(CacheExpired):
+        query_view("demo", "views", sql, {"low": 1})  # cached results or not
