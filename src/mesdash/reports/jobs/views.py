@@ -1,0 +1,112 @@
+"""Equipment-jobs views, each computed with DuckDB from the cached dataset of a
+``query_id``: a paged job list, breakdowns (per machine, status, model, cause), one job's
+transactions and the job × transaction CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mesdash.core.batch.csv_export import dataset_csv
+from mesdash.core.batch.dataset import DatasetInfo, check_dataset, query_dataset
+from mesdash.core.db.query_builder import QueryBuilder
+from mesdash.core.db.sql_loader import SQLLoader
+from mesdash.core.resilience.errors import NotFound, ValidationFailed
+from mesdash.reports.jobs.schemas import JobSelection
+from mesdash.reports.jobs.service import PREFIX
+
+DIMENSIONS = {
+    "machine": "RESOURCENAME",
+    "status": "JOBSTATUS",
+    "model": "JOBMODELNAME",
+    "cause": "CAUSECODENAME",
+}
+SORTABLE = frozenset(("JOBID", "RESOURCENAME", "JOBSTATUS", "JOBMODELNAME", "JOBORDERNAME", "CREATEDATE",
+                      "COMPLETEDATE", "CANCELDATE", "CAUSECODENAME", "JOB_HOURS", "TXN_COUNT"))
+_loader = SQLLoader("duckdb")
+
+
+def _filters(sel: JobSelection, skip: str | None = None) -> tuple[str, dict[str, Any]]:
+    qb = QueryBuilder(prefix="v")
+    for name, column, values in (
+        ("machine", "RESOURCENAME", sel.machines),
+        ("status", "JOBSTATUS", sel.statuses),
+        ("model", "JOBMODELNAME", sel.models),
+    ):
+        if values and name != skip:
+            qb.add_in_condition(column, list(values))
+    return qb.condition_sql(), qb.params
+
+
+def _envelope(info: DatasetInfo, sel: JobSelection | None = None, **body: Any) -> dict[str, Any]:
+    return {
+        "query_id": info.query_id,
+        "as_of": info.as_of,
+        "quality": info.quality,
+        "range": {k: info.extra[k] for k in ("start_date", "end_date")},
+        **({"selection": sel.model_dump(mode="json")} if sel is not None else {}),
+        **body,
+    }
+
+
+def _order(sort: str) -> str:
+    parts = []
+    for token in (t.strip() for t in sort.split(",") if t.strip()):
+        column, desc = token.lstrip("-+").upper(), token.startswith("-")
+        if column not in SORTABLE:
+            raise ValidationFailed(f"cannot sort by {column!r}")
+        parts.append(f"{column} {'DESC' if desc else 'ASC'}")
+    return ", ".join([*parts, "JOBID"])
+
+
+def jobs_page(
+    query_id: str, sel: JobSelection, page: int = 1, page_size: int = 100, sort: str = "-CREATEDATE"
+) -> dict[str, Any]:
+    """One page of jobs (1-based) with transaction counts; ``total`` jobs, ``export_rows``
+    job × transaction rows of the same selection (what the CSV holds)."""
+    condition, params = _filters(sel)
+    first = (page - 1) * page_size + 1
+    sql = _loader.load("jobs_views/jobs", order=_order(sort), filters=condition)
+    rows, info = query_dataset(PREFIX, query_id, sql,
+                               {**params, "first_row": first, "last_row": first + page_size - 1})
+    total = int(rows[0]["TOTAL__"]) if rows else 0
+    export_rows = int(rows[0]["EXPORT_TOTAL__"]) if rows else 0
+    for row in rows:
+        for helper in ("RN__", "TOTAL__", "EXPORT_TOTAL__"):
+            row.pop(helper, None)
+    return _envelope(info, sel, page=page, page_size=page_size, total=total, export_rows=export_rows,
+                     sort=sort, rows=rows)
+
+
+def breakdown(query_id: str, sel: JobSelection, dimension: str = "machine") -> dict[str, Any]:
+    """Jobs per machine / status / model / cause, most first; the dimension's own selection
+    is ignored so a clicked bar stays in context."""
+    if dimension not in DIMENSIONS:
+        raise ValidationFailed(f"dimension must be one of {', '.join(DIMENSIONS)}")
+    condition, params = _filters(sel, skip=dimension)
+    sql = _loader.load("jobs_views/breakdown", dimension=DIMENSIONS[dimension], filters=condition)
+    rows, info = query_dataset(PREFIX, query_id, sql, params)
+    items = [
+        {"item": r["ITEM"], "jobs": int(r["JOBS"]),
+         "avg_hours": None if r["AVG_HOURS"] is None else float(r["AVG_HOURS"])}
+        for r in rows
+    ]
+    return _envelope(info, sel, dimension=dimension, items=items)
+
+
+def transactions(query_id: str, job_id: str) -> dict[str, Any]:
+    """The transactions of one job of the dataset, in time order."""
+    sql = _loader.load("jobs_views/transactions", filters="JOBID = :job_id")
+    rows, info = query_dataset(PREFIX, query_id, sql, {"job_id": job_id})
+    if not rows:
+        raise NotFound(f"job {job_id} is not part of dataset {query_id}")
+    job = {k: rows[0][k] for k in ("JOBID", "RESOURCENAME", "JOBSTATUS", "JOBMODELNAME", "CREATEDATE")}
+    txns = [r for r in rows if r["JOBTXNHISTORYID"] is not None]
+    return _envelope(info, job=job, transactions=txns)
+
+
+def export_csv(query_id: str, sel: JobSelection) -> Iterator[bytes]:
+    """Every job × transaction row of the selection, streamed."""
+    check_dataset(PREFIX, query_id)
+    condition, params = _filters(sel)
+    return dataset_csv(PREFIX, query_id, _loader.load("jobs_views/transactions", filters=condition), params)

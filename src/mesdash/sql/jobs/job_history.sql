@@ -1,0 +1,14 @@
+-- Equipment-jobs dataset: every job of the chosen machines created in [start_ts, end_ts),
+-- one row per job transaction (a job without transactions keeps one row with empty
+-- transaction columns). {{ machines }} restricts j.RESOURCEID (1–50 machines).
+-- example machines: j.RESOURCEID IN ('a')
+SELECT j.JOBID, j.RESOURCEID, j.RESOURCENAME, j.JOBSTATUS, j.JOBMODELNAME, j.JOBORDERNAME,
+       j.CREATEDATE, j.COMPLETEDATE, j.CANCELDATE, j.FIRSTCLOCKONDATE, j.LASTCLOCKOFFDATE,
+       j.CAUSECODENAME, j.REPAIRCODENAME, j.SYMPTOMCODENAME, j.CREATE_EMPNAME,
+       j.COMPLETE_EMPNAME, j.CONTAINERNAMES,
+       t.JOBTXNHISTORYID, t.TXNDATE, t.FROMJOBSTATUS, t.JOBSTATUS AS TXN_JOBSTATUS, t.STAGENAME,
+       t.TOSTAGENAME, t.CAUSECODENAME AS TXN_CAUSECODENAME, t.REPAIRCODENAME AS TXN_REPAIRCODENAME,
+       t.SYMPTOMCODENAME AS TXN_SYMPTOMCODENAME, t.USER_NAME, t.EMP_NAME, t.COMMENTS, t.CDONAME
+FROM dwh.DW_MES_JOB j
+LEFT JOIN dwh.DW_MES_JOBTXNHISTORY t ON t.JOBID = j.JOBID
+WHERE j.CREATEDATE >= :start_ts AND j.CREATEDATE < :end_ts AND {{ machines }}
