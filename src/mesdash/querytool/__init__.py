@@ -1,0 +1,1 @@
+"""Query tool: equipment-period investigation, adjacent lots, lot → equipment, split / merge history."""
