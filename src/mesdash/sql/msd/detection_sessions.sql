@@ -1,0 +1,19 @@
+-- Detection sessions: one row per load of a lot on a machine at the detection station group
+-- (:station). Partial track-outs share (CONTAINERID, EQUIPMENTID, SPECNAME,
+-- TRACKINTIMESTAMP) and are folded: the load is MAX(TRACKINQTY). Checkpoint rows (no
+-- machine or no track-in) are skipped. {{ filters }}: the track-in window and / or a
+-- CONTAINERID IN-list.
+-- example filters: h.TRACKINTIMESTAMP >= :start_ts AND h.TRACKINTIMESTAMP < :end_ts
+SELECT h.CONTAINERID, h.EQUIPMENTID, h.SPECNAME, h.TRACKINTIMESTAMP,
+       MAX(h.EQUIPMENTNAME) AS EQUIPMENTNAME, MAX(h.WORKFLOWNAME) AS WORKFLOWNAME,
+       MAX(h.PACKAGE_LF) AS PACKAGE_LF, MAX(h.PRODUCTNAME) AS PRODUCTNAME,
+       MAX(h.TRACKINQTY) AS LOAD_QTY, SUM(h.TRACKOUTQTY) AS OUT_QTY,
+       MAX(c.CONTAINERNAME) AS CONTAINERNAME, MAX(c.FIRSTNAME) AS WAFER_LOT,
+       MAX(c.PJ_TYPE) AS PJ_TYPE, MAX(c.PRODUCTLINENAME) AS PRODUCTLINENAME
+FROM dwh.DW_MES_LOTWIPHISTORY h
+JOIN {{> common/spec_groups }} w ON w.SPEC = h.SPECNAME
+JOIN dwh.DW_MES_CONTAINER c ON c.CONTAINERID = h.CONTAINERID
+WHERE w.WORK_CENTER_GROUP = :station
+  AND h.EQUIPMENTID IS NOT NULL AND h.TRACKINTIMESTAMP IS NOT NULL
+  AND {{ filters }}
+GROUP BY h.CONTAINERID, h.EQUIPMENTID, h.SPECNAME, h.TRACKINTIMESTAMP

@@ -1,0 +1,8 @@
+-- Station groups in route order (DW_MES_SPEC_WORKCENTER_V): the detection stations a defect
+-- analysis may start from, and the order that decides what is "upstream".
+SELECT WORK_CENTER_GROUP, MIN(WORKCENTERSEQUENCE_GROUP) AS GROUP_ORDER,
+       COUNT(DISTINCT SPEC) AS SPEC_COUNT
+FROM dwh.DW_MES_SPEC_WORKCENTER_V
+WHERE WORK_CENTER_GROUP IS NOT NULL
+GROUP BY WORK_CENTER_GROUP
+ORDER BY GROUP_ORDER, WORK_CENTER_GROUP
