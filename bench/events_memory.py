@@ -62,7 +62,7 @@ def child(variant: str, url: str, count: int, domain: str) -> None:
         spec = DOMAINS[domain]
         qb = QueryBuilder(in_batch_size=1000)
         sql = wh.sql(spec.sql, cid_filter=qb.in_condition(spec.id_column, ids))
-        res = wh.read_sql_df_slow(sql, {**qb.params, **spec.params})  # fetchall, as the peers do
+        res = wh.read_sql_df_slow(sql, {**qb.params, **spec.params}, timeout_seconds=3600)  # fetchall, as peers
         frame = pd.DataFrame(res.rows, columns=res.columns)
         del res
         grouped = {cid: g.to_dict("records") for cid, g in frame.groupby("CONTAINERID")}
