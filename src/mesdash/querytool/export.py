@@ -9,8 +9,7 @@ from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
 
-from mesdash.core.batch.csv_export import BOM, MEDIA_TYPE
-from mesdash.core.batch.csv_export import _cell as csv_cell  # one cell format for every CSV
+from mesdash.core.batch.csv_export import BOM, MEDIA_TYPE, csv_cell  # one cell format for every CSV
 
 
 def rows_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> bytes:

@@ -58,7 +58,6 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-_cell = csv_cell  # the name querytool.export imported first
 
 
 def header_line(names: Sequence[str]) -> bytes:
