@@ -113,6 +113,23 @@ def tiny_pg_url() -> Iterator[str]:
     drop_pg_database(name)
 
 
+@pytest.fixture(scope="session")
+def demo_duckdb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo warehouse (365 days ending TINY_END, ~34k lots; 10–25 s to generate), DuckDB
+    only; its manifest (planted excursions) lies next to the file."""
+    from mesdash.core.db.warehouse import Warehouse
+    from mesdash.synth import generate
+
+    path = Path(tmp_path_factory.mktemp("demo")) / "mes.duckdb"
+    url = f"duckdb:///{path}"
+    wh = Warehouse(url, read_only=False)
+    try:
+        generate(wh, scale="demo", seed=1, end_date=TINY_END)
+    finally:
+        wh.close()
+    return url
+
+
 @pytest.fixture(params=DIALECTS)
 def tiny_url(request: pytest.FixtureRequest) -> str:
     """The tiny generated warehouse, once per dialect."""
