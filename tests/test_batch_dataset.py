@@ -172,3 +172,22 @@ def test_views_are_computed_once_per_build(backend: str, monkeypatch: pytest.Mon
     drop_dataset("demo", "views")
     with pytest.raises(CacheExpired):
         query_view("demo", "views", sql, {"low": 1})  # cached results or not
+
+
+def test_concurrent_views_of_a_spilled_dataset(backend: str) -> None:
+    """Many threads querying one spilled dataset at once: every answer right, no catalog
+    conflict between the cursors of the shared view connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = decompose_by_time_range(date(2026, 1, 1), date(2026, 2, 28), 31)
+    info = build_dataset("demo", "qc", chunks, per_day, max_total_rows=10, spool=QuerySpool(), now=lambda: NOW)
+    assert info.spilled
+
+    def view(i: int) -> Any:
+        sql = "SELECT COUNT(*) AS n, SUM(QTY) AS q FROM dataset WHERE ITEM = :item"
+        return query_dataset("demo", "qc", sql, {"item": "AB"[i % 2]})[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(view, range(64)))
+    expected_b = float(sum(range(1, 32)) + sum(range(1, 29)))
+    assert answers == [[{"N": 59, "Q": 59.0}] if i % 2 == 0 else [{"N": 59, "Q": expected_b}] for i in range(64)]

@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset
 
 from mesdash.core.batch.engine import QueryFn, execute_plan
 from mesdash.core.batch.merge import merge_chunks
@@ -304,7 +305,11 @@ def open_dataset(
             spool = spool or QuerySpool()
             if spool.lookup(prefix, query_id) is None:
                 raise _expired(prefix, query_id)
-            con.read_parquet(str(spool.path_for(prefix, query_id))).create_view(TABLE)
+            # Registered, not create_view: a view would land in the catalog that every
+            # cursor of the shared connection sees, and concurrent views of one spilled
+            # dataset then conflict (write-write on "dataset"); a registration is the
+            # cursor's own and still scans the file lazily with pushdown.
+            con.register(TABLE, pyarrow.dataset.dataset(str(spool.path_for(prefix, query_id))))
         else:
             data = _get_arrow(info)
             if not data:
