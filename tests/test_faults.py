@@ -359,6 +359,9 @@ def test_redis_stopped_is_degraded_and_answers_still_served(
         lineage = Lineage(client, container_ids[500:])
         health = client.get("/health").json()
         assert health["status"] == "healthy" and health["services"]["redis"]["status"] == "ok"
+        built = client.post("/api/reject-history/query", json={"start_date": "2026-06-24", "end_date": "2026-06-30"})
+        assert built.status_code == 200, built.text
+        report = built.json()["query_id"]
         deep = client.get("/health/deep", headers={"Authorization": f"Bearer {TOKEN}"}).json()
         assert deep["queues"]["backend"] == "rq"
         assert set(deep["queues"]["queues"]) >= {"trace-events", "reports", "msd", "query-tool"}
@@ -373,6 +376,11 @@ def test_redis_stopped_is_degraded_and_answers_still_served(
         assert body["resilience"]["recovery_recommendation"]["action"] == "check_redis"
         assert lineage().status_code == 200
         assert _summary(client).status_code == 200
+        # What lives only in Redis (job state, report datasets) is a degraded 503, not a 500.
+        for path in ("/api/jobs/0123456789abcdef", f"/api/reject-history/summary?query_id={report}"):
+            down = client.get(path)
+            assert down.status_code == 503, (path, down.text)
+            assert down.json()["code"] == "REDIS_UNAVAILABLE" and int(down.headers["Retry-After"]) > 0
         deep = client.get("/health/deep", headers={"Authorization": f"Bearer {TOKEN}"})
         assert deep.status_code == 200 and deep.json()["queues"]["error"]
 

@@ -86,7 +86,13 @@ class Settings(BaseSettings):
     db_pool_recycle: int = 1800
     db_call_timeout_ms: int = 55_000
     db_pool_exhausted_retry_after_seconds: int = 5
+    redis_unavailable_retry_after_seconds: int = 5  # 503 REDIS_UNAVAILABLE's retry hint
     oracle_in_batch_size: int = 1000
+    # embedded DuckDB, read-only (serve / worker) connections: buffer-pool cap per process
+    # ("" keeps DuckDB's default, 80 % of RAM) and where big sorts / joins spill
+    # (unset: {var_dir}/duckdb-tmp; each process uses a pid-named folder inside it)
+    duckdb_memory_limit: str = Field("512MiB", pattern=r"(?i)^(|\d+(\.\d+)?\s*([KMGT]i?B|B))$")
+    duckdb_temp_directory: Path | None = None
 
     # --- warehouse: slow path ------------------------------------------------------------
     db_slow_max_concurrent: int = 3
@@ -144,6 +150,7 @@ class Settings(BaseSettings):
     trace_job_timeout_seconds: int = 1800
     trace_job_ttl_seconds: int = 3600
     trace_job_id_batch_size: int = 1000  # lots per part file (one warehouse query per domain)
+    trace_job_first_batch_size: int = Field(100, ge=1)  # a domain's first batch: rows stream early
     trace_sync_max_seconds: float = 30.0  # estimated inline time above this: a job instead
     msd_sync_max_days: int = 62  # a defect analysis over more days runs as a job (202)
     msd_sync_max_lots: int = 2000  # ... and one over more given lots
@@ -224,6 +231,10 @@ class Settings(BaseSettings):
     @property
     def run_path(self) -> Path:
         return self.run_dir or self.var_dir / "run"
+
+    @property
+    def duckdb_temp_path(self) -> Path:
+        return self.duckdb_temp_directory or self.var_dir / "duckdb-tmp"
 
     @property
     def audit_log_path(self) -> Path:

@@ -38,6 +38,7 @@ ERROR_TABLE: dict[str, ErrorSpec] = {
     "DB_BUSY": ErrorSpec(503, "Too many slow queries running", retry=True),
     "CIRCUIT_OPEN": ErrorSpec(503, "Warehouse circuit open", retry=True),
     "QUERY_TIMEOUT": ErrorSpec(504, "Warehouse query timed out"),
+    "REDIS_UNAVAILABLE": ErrorSpec(503, "Cache and job store unavailable", retry=True),
 }
 
 
@@ -76,6 +77,7 @@ CacheExpired = _error("CacheExpired", "CACHE_EXPIRED", "The dataset behind a vie
 PayloadTooLarge = _error("PayloadTooLarge", "PAYLOAD_TOO_LARGE", "Body over the size limit.")
 TooManyIds = _error("TooManyIds", "TOO_MANY_IDS", "More identifiers than allowed.")
 RateLimited = _error("RateLimited", "RATE_LIMITED", "A rate-limit bucket is full.")
+
 
 
 class WarehouseError(MesdashError):

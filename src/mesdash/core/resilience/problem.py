@@ -13,6 +13,7 @@ import traceback
 from typing import Any
 
 import orjson
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -82,6 +83,14 @@ async def _mesdash_error(request: Request, exc: Exception) -> Response:
     return problem_response(exc.code, redact(exc.detail), retry_after=exc.retry_after, extra=exc.extra)
 
 
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    """Redis lost mid-request (datasets, chunks, job state live there): a degraded 503 with
+    a retry hint, never a 500; cache-only paths fall back to L1 before they get here."""
+    log.warning("redis unavailable on %s %s: %s", request.method, request.url.path, redact(repr(exc)))
+    wait = get_settings().redis_unavailable_retry_after_seconds
+    return problem_response("REDIS_UNAVAILABLE", "Redis is not answering; retry shortly", retry_after=wait)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     detail, items = _validation_message(list(exc.errors()))
@@ -106,6 +115,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MesdashError, _mesdash_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for redis_fault in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        app.add_exception_handler(redis_fault, _redis_down)
     app.add_exception_handler(Exception, _unexpected)
 
 
