@@ -117,7 +117,7 @@ def test_missing_embedded_warehouse_is_unhealthy(tmp_path: Path, monkeypatch: py
     url = f"duckdb:///{tmp_path / 'missing.duckdb'}"
     with app_client(monkeypatch, MESDASH_DATABASE_URL=url) as client:
         response = client.get("/health")
-        assert response.status_code == 503
+        assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
         body = response.json()
         assert body["status"] == "unhealthy"
         assert body["services"]["database"]["code"] == "DB_UNAVAILABLE"

@@ -8,6 +8,7 @@ warehouse's own ``SELECT 1`` fails.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -55,13 +56,13 @@ DEEP = Memo(deep_payload)
 
 
 def _answer(payload: dict[str, Any]) -> Response:
-    status = 503 if payload["status"] == "unhealthy" else 200
-    return Response(
-        jsonable_bytes(payload),
-        status_code=status,
-        media_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
+    headers = {"Cache-Control": "no-store"}
+    status = 200
+    if payload["status"] == "unhealthy":  # a 503 says when to look again, like every 503
+        status = 503  # the next probe is worth making once the memoized answer has expired
+        headers["Retry-After"] = str(max(1, math.ceil(get_settings().health_memo_seconds)))
+    body = jsonable_bytes(payload)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
