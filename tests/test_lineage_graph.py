@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mesdash.core.db.warehouse import Warehouse
 from mesdash.lineage import graph
@@ -191,6 +193,35 @@ def test_cycles_finds_components_and_self_loops_only() -> None:
     assert graph.cycles({"s", "a"}, ADJ) == []  # b is outside the set
 
 
+def reachable(start: str, succ: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(succ.get(start, ()))
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(succ.get(node, ()))
+    return seen
+
+
+@given(
+    edges=st.lists(st.tuples(st.integers(0, 14), st.integers(0, 16)), max_size=40),
+    members=st.sets(st.integers(0, 16)),
+)
+def test_cycles_equal_mutual_reachability(edges: list[tuple[int, int]], members: set[int]) -> None:
+    """The pruned Tarjan finds what the definition says: nodes of ``members`` that reach
+    each other (or themselves) inside ``members``, grouped, sorted — tails into and out of
+    cycles included."""
+    adjacency: dict[str, list[tuple[str, str]]] = {}
+    for a, b in edges:
+        adjacency.setdefault(f"n{a:02}", []).append((f"n{b:02}", "split_from"))
+    inside = {f"n{m:02}" for m in members}
+    succ = {n: {m for m, _ in adjacency.get(n, ()) if m in inside} for n in inside}
+    reach = {n: reachable(n, succ) for n in inside}
+    expected = sorted({tuple(sorted(m for m in reach[n] if n in reach[m])) for n in inside if n in reach[n]})
+    assert graph.cycles(inside, adjacency) == [list(c) for c in expected]
+
+
 def test_roots_with_and_without_a_top() -> None:
     parents = {"c": [("b", "split_from")], "b": [("a", "split_from")]}
     assert graph.roots({"a", "b", "c"}, parents, {"c": 0, "b": 1, "a": 2}) == ["a"]
@@ -220,3 +251,25 @@ def test_reference_bfs_matches_hand_count() -> None:
     assert reference(g, "r", forward=True) == ({"a", "b", "f"}, False)
     assert reference(g, "f", forward=False, max_depth=2) == ({"b", "a"}, True)
     assert reference(g, "nope", forward=False) == (set(), False)
+
+
+def test_collector_pause_nests_and_restores() -> None:
+    import gc
+
+    from mesdash.lineage.collector import CollectorPause
+
+    pause = CollectorPause()
+    assert gc.isenabled()
+    with pause:
+        assert not gc.isenabled()
+        with pause:
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with pause:
+            pass
+        assert not gc.isenabled()  # was off before: stays off
+    finally:
+        gc.enable()

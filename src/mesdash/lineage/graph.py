@@ -28,7 +28,10 @@ def closure(seed: str, adjacency: Adjacency, exists: Collection[str], max_depth:
     seen = {seed: 0}
     missing: set[tuple[str, str, str]] = set()
     frontier = [seed]
-    for level in range(1, max_depth + 1):
+    following: list[str]
+    level = 0
+    while frontier and level < max_depth:  # most closures end long before the cap
+        level += 1
         following = []
         for node in frontier:
             for nxt, kind in adjacency.get(node, ()):
@@ -47,9 +50,12 @@ def closure(seed: str, adjacency: Adjacency, exists: Collection[str], max_depth:
 
 def cycles(nodes: Iterable[str], adjacency: Adjacency) -> list[list[str]]:
     """Strongly connected components with more than one node, and self-loops, among
-    ``nodes`` (edges leaving the set are ignored); each sorted, the list sorted."""
-    members = set(nodes)
-    succ = {n: [m for m, _ in adjacency.get(n, ()) if m in members] for n in members}
+    ``nodes`` (edges leaving the set are ignored); each sorted, the list sorted.
+
+    Tarjan runs only over the nodes that can be on a cycle: first the nodes that cannot
+    reach one (no successor left once such nodes are removed) are peeled off, which in a
+    genealogy is nearly all of them."""
+    succ = _cycle_candidates(set(nodes), adjacency)
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -87,6 +93,31 @@ def cycles(nodes: Iterable[str], adjacency: Adjacency) -> list[list[str]]:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[node])
     return sorted(found)
+
+
+def _cycle_candidates(members: set[str], adjacency: Adjacency) -> dict[str, list[str]]:
+    """Successors among ``members`` of the members that reach a cycle (Kahn's peeling of
+    the nodes whose successors all lead nowhere: they are on no cycle)."""
+    succ: dict[str, list[str]] = {}
+    for node in members:
+        following = adjacency.get(node)
+        if following:
+            inside = [m for m, _ in following if m in members]
+            if inside:
+                succ[node] = inside
+    left = {node: len(inside) for node, inside in succ.items()}  # successors not peeled
+    preds: dict[str, list[str]] = {}
+    for node, inside in succ.items():
+        for m in inside:
+            preds.setdefault(m, []).append(node)
+    peeled = [node for node in preds if node not in succ]  # sinks
+    while peeled:
+        for pred in preds.get(peeled.pop(), ()):
+            left[pred] -= 1
+            if not left[pred]:
+                del left[pred]
+                peeled.append(pred)
+    return {node: [m for m in succ[node] if m in left] for node in left}
 
 
 def roots(members: Collection[str], parents: Adjacency, depth: Mapping[str, int]) -> list[str]:

@@ -73,4 +73,4 @@ def shape_graph(
     payload = [
         {"from_cid": source, "to_cid": target, "edge_type": kind} for source, target, kind in sorted(edges)
     ]
-    return dict(sorted(nodes.items())), payload
+    return {cid: nodes[cid] for cid in sorted(nodes)}, payload  # ids sort faster than items

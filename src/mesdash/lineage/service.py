@@ -20,6 +20,7 @@ from mesdash.core.cache import LayeredCache, cache_key
 from mesdash.core.db.warehouse import Warehouse
 from mesdash.core.validation import normalize_ids
 from mesdash.lineage import graph
+from mesdash.lineage.collector import collector_paused
 from mesdash.lineage.model import STRUCTURAL, Direction, Edge, Snapshot
 from mesdash.lineage.nodes import gd_sources, shape_graph
 from mesdash.lineage.walks import BACKWARD_WALK, FORWARD_WALK, SPLIT_WALK, LineageReader, Walk
@@ -85,6 +86,7 @@ class LineageEngine:
             return self.resolve_descendants(container_ids)
         return self.resolve_full_genealogy(container_ids)
 
+    @collector_paused
     def resolve_split_ancestors(self, container_ids: Sequence[str]) -> dict[str, Any]:
         """Split parents only (``SPLITFROMID``): ``child_to_parent`` and ``cid_to_name`` for
         every seed and ancestor reached, plus ``ancestors`` per seed and ``diagnostics``."""
@@ -108,6 +110,7 @@ class LineageEngine:
         found = self.reader.merge_sources(normalize_ids(container_ids))
         return {cid: sorted(found[cid]) for cid in sorted(found)}
 
+    @collector_paused
     def resolve_full_genealogy(self, container_ids: Sequence[str]) -> dict[str, Any]:
         """Backward closure over split and merge edges together."""
         solved = self._solve(container_ids, BACKWARD_WALK, "backward")
@@ -130,6 +133,7 @@ class LineageEngine:
             "diagnostics": solved.diagnostics,
         }
 
+    @collector_paused
     def resolve_descendants(self, container_ids: Sequence[str]) -> dict[str, Any]:
         """Forward closure: split children and the finished lots they were merged into,
         with the finished-goods serials of the leaves."""

@@ -12,7 +12,10 @@ DuckDB one list bind (``IN (SELECT UNNEST(:ids))``), on PostgreSQL one array bin
 (``= ANY(:ids)``), on Oracle the QueryBuilder's OR-ed IN groups of ``ORACLE_IN_BATCH_SIZE``.
 DuckDB plans a long IN list of single binds slowly (about 35 µs a value: 0.35 s for 10,000
 ids) and PostgreSQL caps a statement at 65,535 binds, so there a batch is the whole set;
-on Oracle a batch is ``ORACLE_IN_BATCH_SIZE`` seeds per CONNECT BY query.
+on Oracle a batch is ``ORACLE_IN_BATCH_SIZE`` seeds per CONNECT BY query. A short list
+(``DUCKDB_INDEX_LOOKUP_MAX`` ids or fewer) is the exception on DuckDB: single binds let it
+probe the column's index instead of scanning the table, which on the 1.4M-container
+``large`` warehouse turns the ~165 GD originals' lookup from ~0.2 s into ~0.02 s.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ BACKWARD_WALK = "lineage/genealogy"
 FORWARD_WALK = "lineage/descendants"
 
 ORACLE_IDS_PER_STATEMENT = 10_000  # 10 IN groups of 1000; well under Oracle's bind cap
+DUCKDB_INDEX_LOOKUP_MAX = 500  # ids bound one by one (index probes, ≤ ~20 ms of planning)
 
 
 def chunks(values: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -43,7 +47,9 @@ def id_condition(qb: QueryBuilder, dialect: str, column: str, ids: Sequence[str]
     """``column`` is one of ``ids``, bound in the dialect's cheapest form (values are always
     bind parameters; ``column`` comes from code)."""
     if dialect == "duckdb":
-        return f"{column} IN (SELECT UNNEST({qb.bind(list(ids))}))"
+        if len(ids) > DUCKDB_INDEX_LOOKUP_MAX:
+            return f"{column} IN (SELECT UNNEST({qb.bind(list(ids))}))"
+        return qb.in_condition(column, ids)
     if dialect == "postgresql":
         return f"{column} = ANY({qb.bind(list(ids))})"
     return qb.in_condition(column, ids)
