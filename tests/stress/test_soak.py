@@ -1,0 +1,31 @@
+"""Soak under ``--run-stress``: ``STRESS_SOAK_SECONDS`` (default 1800 — the issue's 30
+minutes) of mixed load at 50 users on the demo warehouse; the rules are in ``soak.py``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from soak import EVENT_CACHE_TTL, check, run_soak
+from stack import save_summary
+
+
+@pytest.mark.stress
+@pytest.mark.timeout(7200)
+def test_soak_mixed_load(demo_duckdb_url: str, tmp_path: Path) -> None:
+    seconds = float(os.environ.get("STRESS_SOAK_SECONDS", "1800"))
+    ttl = 60
+    result = run_soak(
+        demo_duckdb_url,
+        tmp_path,
+        users=int(os.environ.get("STRESS_USERS", "50")),
+        warmup=float(os.environ.get("STRESS_SOAK_WARMUP_SECONDS", "300")),  # until the L1 cache is full
+        seconds=seconds,
+        ttl=ttl,
+        rate_window=30,
+        settle=EVENT_CACHE_TTL + ttl + 90,
+        spill_rows=2000,
+    )
+    save_summary(f"soak-{int(seconds)}s", result)
+    check(result, settle=True)

@@ -1,0 +1,37 @@
+"""The default suite's soak: 30 s of mixed load at 10 users on the tiny warehouse against
+the production-shaped stack (gunicorn 2 workers, 2 RQ workers, watchdog, private Redis).
+Footprint rules only — RSS growth < 15 %, open fds back to the warm-up count, no Redis key
+without a TTL that was not there before, no load violation; the TTL-bound checks need the
+long run (``tests/stress/test_soak.py``, ``--run-stress``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "stress"))
+
+from soak import check, run_soak
+from stack import save_summary
+
+from faults import TINY_END
+
+
+@pytest.mark.timeout(240)
+def test_soak_short(tiny_duckdb_url: str, tmp_path: Path) -> None:
+    """The default suite's variant: 30 s at 10 users on the tiny warehouse."""
+    result = run_soak(
+        tiny_duckdb_url,
+        tmp_path,
+        users=10,
+        warmup=5,
+        seconds=30,
+        ttl=120,  # nothing expires inside the run: no 410 CACHE_EXPIRED by design
+        rate_window=5,
+        settle=0,
+        last_day=TINY_END,
+    )
+    save_summary("soak-short", result)
+    check(result, settle=False)
