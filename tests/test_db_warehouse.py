@@ -4,8 +4,10 @@ injection, column case and value conversion."""
 from __future__ import annotations
 
 import gc
+import os
 import time
 from datetime import datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -14,6 +16,7 @@ from mesdash.core.db.query_builder import QueryBuilder, like_escape
 from mesdash.core.db.warehouse import Warehouse
 from mesdash.core.resilience.errors import QueryTimeout, WarehouseError
 from mesdash.core.resilience.problem import jsonable_bytes
+from mesdash.settings import Settings
 
 N_LOTS = 2500
 
@@ -204,3 +207,43 @@ def test_round_trips_are_counted(empty_warehouse: Warehouse) -> None:
     list(wh.read_sql_df_slow_iter("SELECT 1"))
     assert seen == ["pooled", "slow"]
     assert wh.stats.count == 2
+
+
+def test_duckdb_reader_caps_memory_and_spills_to_a_folder_of_its_own(tmp_path: Path) -> None:
+    """DUCKDB_MEMORY_LIMIT and the spill folder apply to read-only connections (serve, worker);
+    a sort larger than the cap spills there instead of failing; the writer keeps DuckDB's default."""
+    url = f"duckdb:///{tmp_path / 'reader.duckdb'}"
+    writer = Warehouse(url, read_only=False)
+    assert writer.read_sql_df("SELECT current_setting('memory_limit') AS m").rows != [("64.0 MiB",)]
+    writer.close()
+    spill = tmp_path / "spill"
+    stale = spill / "4194305"  # above any pid_max: a process that is gone
+    stale.mkdir(parents=True)
+    settings = Settings(duckdb_memory_limit="64MiB", duckdb_temp_directory=spill)
+    reader = Warehouse(url, settings=settings)
+    try:
+        got = reader.read_sql_df(
+            "SELECT current_setting('memory_limit') AS m, current_setting('temp_directory') AS t"
+        ).rows
+        own = spill.resolve() / str(os.getpid())
+        assert got == [("64.0 MiB", str(own))]
+        assert not stale.exists()
+        sorted_rows = reader.read_sql_df_slow(
+            "SELECT max(rn) AS n, count(*) AS c FROM (SELECT row_number() OVER (ORDER BY md5(i::VARCHAR)) AS rn"
+            " FROM range(1500000) t(i))"
+        ).rows
+        assert sorted_rows == [(1_500_000, 1_500_000)]
+        assert own.is_dir()  # spilled there
+    finally:
+        reader.close()
+    assert not own.exists()  # DuckDB removes its folder on close
+
+
+def test_duckdb_memory_limit_setting_is_validated() -> None:
+    from pydantic import ValidationError
+
+    assert Settings().duckdb_memory_limit == "1GiB"
+    assert Settings(duckdb_memory_limit="2 GB").duckdb_memory_limit == "2 GB"
+    for bad in ("80%", "1GB'; DROP TABLE x; --", "lots"):
+        with pytest.raises(ValidationError):
+            Settings(duckdb_memory_limit=bad)

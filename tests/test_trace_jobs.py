@@ -26,7 +26,8 @@ from mesdash.trace.stream import stream_job
 
 TESTS_DIR = Path(__file__).parent
 SYNC_LIMIT = 5
-ID_BATCH = 200
+FIRST_BATCH = 50  # a domain's first id batch ...
+ID_BATCH = 200  # ... and the later ones
 STREAM_BATCH = 300
 PADDING = [f"NOLOT-{i:05d}" for i in range(3000)]  # ids without events: several thousand lots
 
@@ -56,6 +57,7 @@ def trace_env(tiny_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "MESDASH_DATABASE_URL": tiny_url,
         "MESDASH_SPOOL_DIR": str(spool),
         "TRACE_SYNC_CID_LIMIT": str(SYNC_LIMIT),
+        "TRACE_JOB_FIRST_BATCH_SIZE": str(FIRST_BATCH),
         "TRACE_JOB_ID_BATCH_SIZE": str(ID_BATCH),
         "TRACE_STREAM_BATCH_SIZE": str(STREAM_BATCH),
     }.items():
@@ -81,6 +83,10 @@ def client(trace_env: Path) -> Iterator[TestClient]:
 def all_lots(wh: Warehouse) -> list[str]:
     sql = "SELECT CONTAINERID FROM dwh.DW_MES_CONTAINER WHERE OBJECTTYPE = 'LOT' ORDER BY CONTAINERID"
     return [str(r[0]) for r in wh.read_sql_df(sql).rows]
+
+
+def id_batch_count(ids: int) -> int:
+    return 1 + -(-(ids - FIRST_BATCH) // ID_BATCH) if ids > FIRST_BATCH else 1
 
 
 def canonical(rows: list[dict[str, Any]]) -> list[bytes]:
@@ -172,7 +178,7 @@ def test_job_stream_result_and_ids_in_process(client: TestClient, tiny_warehouse
     same = client.post("/api/trace/events", json={"container_ids": list(reversed(ids)), "domains": domains})
     assert same.json()["job_id"] == job_id  # normalized request → the same job
     status = wait_status(job_id, "finished")
-    batches = -(-len(ids) // ID_BATCH)
+    batches = id_batch_count(len(ids))
     assert status["progress"]["total"] == status["progress"]["completed"] == batches * 2
     assert client.get(f"/api/jobs/{job_id}").json()["status"] == "finished"  # generic alias
 
@@ -233,8 +239,64 @@ def test_failed_batch_fails_the_job_and_resubmit_resumes(
     assert again.status_code == 202 and again.json()["job_id"] == job_id
     finished = wait_status(job_id, "finished")
     assert finished["attempt"] == 2
-    assert len(calls) == -(-len(lots) // ID_BATCH) + 1  # finished batches were not fetched again
+    assert len(calls) == id_batch_count(len(lots)) + 1  # finished batches were not fetched again
     rest = parse(client.get(f"/api/trace/job/{job_id}/stream", params={"from_batch": resume_from}).iter_lines())
+    got = stream_rows(partial, "history") + stream_rows(rest, "history")
+    assert canonical(got) == direct(tiny_warehouse, lots, "history")  # every row exactly once
+
+
+def test_batch_bounds_start_small_then_full() -> None:
+    from mesdash.trace.parts import batch_bounds
+
+    assert batch_bounds(0, 100, 1000) == []
+    assert batch_bounds(50, 100, 1000) == [(0, 50)]
+    assert batch_bounds(2350, 100, 1000) == [(0, 100), (100, 1100), (1100, 2100), (2100, 2350)]
+    assert batch_bounds(5, 10, 2) == [(0, 2), (2, 4), (4, 5)]  # never a first batch above the rest
+
+
+def test_first_batch_is_small_and_a_retry_keeps_the_first_attempts_batches(
+    client: TestClient, tiny_warehouse: Warehouse, trace_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    from mesdash.core.resilience.errors import DBUnavailable
+    from mesdash.trace.parts import Manifest, part_name
+
+    lots = all_lots(tiny_warehouse)
+    sizes: list[int] = []  # ids per fetched batch, in order
+    original = EventFetcher.batch_rows
+
+    def flaky(self: EventFetcher, domain: str, ids: Any, as_of: Any) -> Iterator[list[dict[str, Any]]]:
+        sizes.append(len(ids))
+        if len(sizes) == 2:
+            raise DBUnavailable("warehouse went away")
+        yield from original(self, domain, ids, as_of)
+
+    monkeypatch.setattr(EventFetcher, "batch_rows", flaky)
+    ask = {"container_ids": lots, "domains": ["history"]}
+    job_id = client.post("/api/trace/events", json=ask).json()["job_id"]
+    wait_status(job_id, "failed")
+    folder = trace_env / "trace" / job_id
+    ids = Manifest.load_ids(folder)
+    manifest = Manifest.load(folder)
+    assert ids is not None and manifest is not None and len(ids) > FIRST_BATCH + ID_BATCH
+    assert [p["batch"] for p in manifest.done("history")] == [0]
+    first_part = pq.read_table(folder / part_name("history", 0)).to_pylist()
+    partial = parse(client.get(f"/api/trace/job/{job_id}/stream").iter_lines())
+    assert partial[-1]["type"] == "error"
+    resume_from = partial[-1]["resume_from_batch"]
+    assert resume_from == len([m for m in partial if m["type"] == "records"]) > 0
+
+    monkeypatch.setenv("TRACE_JOB_FIRST_BATCH_SIZE", "7")  # changed between the attempts:
+    monkeypatch.setenv("TRACE_JOB_ID_BATCH_SIZE", "90")  # the retry cuts as the manifest says
+    reset_settings()
+    assert client.post("/api/trace/events", json=ask).json()["job_id"] == job_id
+    wait_status(job_id, "finished")
+    later = [min(ID_BATCH, len(ids) - start) for start in range(FIRST_BATCH, len(ids), ID_BATCH)]
+    assert sizes == [FIRST_BATCH, ID_BATCH, *later]  # the failed batch once more, none twice
+    assert first_part and canonical(first_part) == direct(tiny_warehouse, ids[:FIRST_BATCH], "history")
+    rest = parse(client.get(f"/api/trace/job/{job_id}/stream", params={"from_batch": resume_from}).iter_lines())
+    assert rest[-1]["type"] == "complete"
     got = stream_rows(partial, "history") + stream_rows(rest, "history")
     assert canonical(got) == direct(tiny_warehouse, lots, "history")  # every row exactly once
 

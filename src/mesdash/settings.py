@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     # embedded DuckDB, read-only (serve / worker) connections: buffer-pool cap per process
     # ("" keeps DuckDB's default, 80 % of RAM) and where big sorts / joins spill
     # (unset: {var_dir}/duckdb-tmp; each process uses a pid-named folder inside it)
-    duckdb_memory_limit: str = Field("512MiB", pattern=r"(?i)^(|\d+(\.\d+)?\s*([KMGT]i?B|B))$")
+    duckdb_memory_limit: str = Field("1GiB", pattern=r"(?i)^(|\d+(\.\d+)?\s*([KMGT]i?B|B))$")
     duckdb_temp_directory: Path | None = None
 
     # --- warehouse: slow path ------------------------------------------------------------

@@ -14,7 +14,7 @@ from mesdash.core.validation import normalize_ids
 from mesdash.settings import get_settings
 from mesdash.trace.admission import record_batch_seconds
 from mesdash.trace.events import EventFetcher, write_rows_parquet
-from mesdash.trace.parts import Manifest, part_name
+from mesdash.trace.parts import Manifest, batch_bounds, part_name
 from mesdash.trace.service import expand_lineage
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,16 @@ def _prepare(ctx: JobContext, params: dict[str, Any]) -> tuple[Manifest, list[st
     seeds = normalize_ids(params["container_ids"])
     ids = expand_lineage(get_warehouse(), seeds, params["lineage"])
     Manifest.save_ids(folder, ids)
-    batches = -(-len(ids) // get_settings().trace_job_id_batch_size)
+    settings = get_settings()
+    first, size = settings.trace_job_first_batch_size, settings.trace_job_id_batch_size
     manifest = Manifest(
         folder=folder,
         domains=list(params["domains"]),
         container_count=len(ids),
-        batch_count=batches,
+        batch_count=len(batch_bounds(len(ids), first, size)),
         as_of=datetime.now().isoformat(timespec="seconds"),
+        first_batch_size=first,
+        id_batch_size=size,
     )
     manifest.save()
     return manifest, ids
@@ -65,8 +68,8 @@ def _prepare(ctx: JobContext, params: dict[str, Any]) -> tuple[Manifest, list[st
 def run_trace_job(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """The job function (``TRACE.func``): one Parquet part per (domain, id batch)."""
     manifest, ids = _prepare(ctx, params)
-    fetcher = EventFetcher(get_warehouse(), id_batch_size=get_settings().trace_job_id_batch_size)
-    id_batches = fetcher.id_batches(ids)
+    fetcher = EventFetcher(get_warehouse())
+    id_batches = manifest.id_batches(ids)
     as_of = datetime.fromisoformat(manifest.as_of)
     completed, failed = manifest.counts()
     ctx.progress(total=len(id_batches) * len(manifest.domains), completed=completed, failed=failed)
@@ -87,7 +90,8 @@ def run_trace_job(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
                            "count": len(batch), "code": exc.code}
                 manifest.add(domain, 0, failed=failure)
                 failed += 1
-            record_batch_seconds(domain, time.monotonic() - started)
+            if len(batch) == manifest.id_batch_size:  # the admission estimate is per full batch
+                record_batch_seconds(domain, time.monotonic() - started)
             manifest.save()
             ctx.progress(completed=completed, failed=failed)
     manifest.quality = manifest.summary_quality()

@@ -4,6 +4,8 @@
 domain (written to ``.tmp`` and renamed); ``manifest.json`` (also replaced atomically) lists
 the finished batches in order, so a stream can follow a running job and a retry resumes
 after the last finished batch. ``ids.json`` keeps the lineage-expanded container ids.
+A domain's first id batch is small (its rows reach a stream early), the rest are full; the
+manifest keeps both sizes, so a retry cuts the ids exactly as the first attempt did.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ def part_name(domain: str, batch: int) -> str:
     return f"part-{domain}-{batch:06d}.parquet"
 
 
+def batch_bounds(count: int, first: int, size: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of each id batch over ``count`` ids: ``first`` ids, then ``size`` each."""
+    bounds: list[tuple[int, int]] = []
+    start, step = 0, min(first, size)
+    while start < count:
+        bounds.append((start, min(start + step, count)))
+        start, step = start + step, size
+    return bounds
+
+
 def _write_atomic(path: Path, payload: bytes) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(payload)
@@ -40,6 +52,8 @@ class Manifest:
     container_count: int
     batch_count: int  # id batches per domain
     as_of: str
+    first_batch_size: int  # ids in each domain's first batch ...
+    id_batch_size: int  # ... and in every later one
     parts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     quality: dict[str, Any] | None = None
 
@@ -50,6 +64,8 @@ class Manifest:
             data = orjson.loads((folder / MANIFEST).read_bytes())
         except FileNotFoundError:
             return None
+        if "id_batch_size" not in data:
+            return None  # written before batch sizes were kept: the job starts afresh
         return cls(folder=folder, **data)
 
     def save(self) -> None:
@@ -58,6 +74,8 @@ class Manifest:
             "container_count": self.container_count,
             "batch_count": self.batch_count,
             "as_of": self.as_of,
+            "first_batch_size": self.first_batch_size,
+            "id_batch_size": self.id_batch_size,
             "parts": self.parts,
             "quality": self.quality,
         }
@@ -75,6 +93,10 @@ class Manifest:
             return None
 
     # ------------------------------------------------------------------- batches ----
+    def id_batches(self, ids: list[str]) -> list[list[str]]:
+        """The job's id batches, the same on every attempt (the sizes are the manifest's)."""
+        return [ids[a:b] for a, b in batch_bounds(len(ids), self.first_batch_size, self.id_batch_size)]
+
     def done(self, domain: str) -> list[dict[str, Any]]:
         return self.parts.setdefault(domain, [])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import threading
 from abc import ABC, abstractmethod
@@ -76,21 +77,57 @@ def _db_error(dialect: str, exc: BaseException, code: str | None) -> WarehouseEr
 
 
 # --------------------------------------------------------------------------- DuckDB ----
+def _remove_stale_temp_folders(base: Path) -> None:
+    """Spill folders (named by pid) of processes that died without closing DuckDB."""
+    for folder in base.iterdir():
+        if folder.is_dir() and folder.name.isdigit() and not _alive(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class DuckDBDriver(Driver):
     dialect = "duckdb"
 
-    def __init__(self, path: str, read_only: bool) -> None:
+    def __init__(self, path: str, read_only: bool, settings: Settings) -> None:
         import duckdb
 
         self._duckdb = duckdb
         self.path = path
-        self.read_only = read_only
+        self.read_only = read_only and path != ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.root = duckdb.connect(path, read_only=read_only and path != ":memory:")
+            self.root = duckdb.connect(path, read_only=self.read_only)
         except duckdb.Error as exc:
             raise DBUnavailable(f"cannot open the embedded warehouse: {exc}") from None
+        if self.read_only:  # serve and worker processes; the generator sets its own cap
+            self._limit_reader(settings)
+
+    def _limit_reader(self, settings: Settings) -> None:
+        """Cap the buffer pool (DUCKDB_MEMORY_LIMIT) and let big operators spill to a folder
+        of this process's own (DuckDB removes it on close; folders of dead processes go here).
+        Settings are per database instance, which the process shares across connections."""
+        if settings.duckdb_memory_limit:
+            self.root.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")  # validated pattern
+        base = settings.duckdb_temp_path.resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temp_folders(base)
+        folder = str(base / str(os.getpid()))
+        current = self.root.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+        if current != folder:
+            try:
+                self.root.execute("SET temp_directory = $folder", {"folder": folder})
+            except self._duckdb.Error as exc:  # this process's instance has spilled already
+                log.warning("DuckDB temp_directory stays %s: %s", current, exc)
 
     @contextlib.contextmanager
     def pooled(self) -> Iterator[Any]:
@@ -359,7 +396,7 @@ def make_driver(url: str, settings: Settings, read_only: bool) -> Driver:
     if scheme == "duckdb":
         path = url.split("://", 1)[1]
         path = path[1:] if path.startswith("/") else path  # duckdb:///rel or duckdb:////abs
-        return DuckDBDriver(path or ":memory:", read_only)
+        return DuckDBDriver(path or ":memory:", read_only, settings)
     if scheme in {"postgresql", "postgres"}:
         if "+" not in url.split(":", 1)[0]:
             url = "postgresql+psycopg" + url[url.index(":") :]

@@ -1,15 +1,18 @@
 """A large trace as a job (RQ worker → Parquet parts → NDJSON stream) against the inline
 fetch-everything baseline: peak RSS, time to the first row, total time.
 
-    .venv/bin/python bench/trace_jobs.py --url duckdb:///var/bench/large.duckdb --ids 100000
+    .venv/bin/python bench/trace_memory.py --url duckdb:///var/bench/large.duckdb --ids 114000
 
 Needs Redis (``--redis``, default the local one); uses a namespace and spool of its own.
 - baseline (child process): every domain fetched whole into pandas (batches of 1000 ids,
   fetchall each, as the incident's code did), grouped per lot — the first row is usable
-  only when everything is in.
+  only when everything is in. ``--baseline-ids`` runs it on fewer ids when the full
+  baseline would take too long (its rows are then not compared with the job's).
 - job: a ``mesdash worker --simple`` process runs the trace job (its RSS is polled: peak);
   a "web" child process submits the job and reads the whole NDJSON stream
   (``stream_job``): time to the first ``records`` line, total time, its peak RSS growth.
+  Both run with the settings' defaults (``DUCKDB_MEMORY_LIMIT``, ``TRACE_JOB_*``); the
+  worker's log goes to ``{spool}/worker.log``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from events_memory import _ids  # the same spread of lot ids as that bench
@@ -93,10 +97,13 @@ def web(url: str, count: int, domains: list[str], worker_pid: int) -> dict[str, 
     start = time.monotonic()
     job = submit_trace(ids, domains, "none")
     first = None
+    quality: dict[str, object] = {}
     rows: dict[str, int] = dict.fromkeys(domains, 0)
     last: dict[str, object] = {}
     for line in stream_job(job.job_id):
         message = json.loads(line)
+        if message["type"] == "quality":
+            quality = message
         if message["type"] == "records":
             if first is None:
                 first = time.monotonic() - start
@@ -105,14 +112,15 @@ def web(url: str, count: int, domains: list[str], worker_pid: int) -> dict[str, 
     total = time.monotonic() - start
     done.set()
     assert last.get("type") == "complete", last
+    assert quality.get("status") == "complete", quality  # no failed batch (e.g. out of memory)
     return {"rows": rows, "first_row_s": round(first or total, 2), "total_s": round(total, 2),
             "web_peak_growth_mb": round(_peak_mb() - start_rss, 1),
             "worker_peak_mb": round(worker_peak[0], 1), "job_id": job.job_id}
 
 
-def _child(mode: str, args: argparse.Namespace, env: dict[str, str], *extra: str) -> dict[str, object]:
+def _child(mode: str, args: argparse.Namespace, env: dict[str, str], ids: int, *extra: str) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--url", args.url, "--ids", str(args.ids),
+        [sys.executable, __file__, "--child", mode, "--url", args.url, "--ids", str(ids),
          "--domains", args.domains, *extra],
         check=False, capture_output=True, text=True, env=env,
     )
@@ -121,10 +129,15 @@ def _child(mode: str, args: argparse.Namespace, env: dict[str, str], *extra: str
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def _total(rows: Any) -> int:
+    return sum(int(v) for v in rows.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="duckdb:///var/bench/large.duckdb")
-    parser.add_argument("--ids", type=int, default=100_000)
+    parser.add_argument("--ids", type=int, default=114_000)
+    parser.add_argument("--baseline-ids", type=int, default=0, help="ids for the baseline (default: --ids)")
     parser.add_argument("--domains", default="history,upstream_history")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -142,25 +155,30 @@ def main() -> None:
     env = {**os.environ, "MESDASH_ENV": "development", "MESDASH_DATABASE_URL": args.url,
            "MESDASH_REDIS_URL": args.redis, "MESDASH_SPOOL_DIR": spool,
            "MESDASH_CACHE_NAMESPACE": f"mesdash-bench-{uuid.uuid4().hex[:8]}"}
+    log_file = Path(spool, "worker.log").open("wb")  # noqa: SIM115 - closed below
     worker = subprocess.Popen([sys.executable, "-m", "mesdash.cli", "worker", "trace-events", "--simple"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=env, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         time.sleep(5)  # the worker is up and waiting, as in production
-        job = _child("web", args, env, "--worker-pid", str(worker.pid))
+        job = _child("web", args, env, args.ids, "--worker-pid", str(worker.pid))
     finally:
         worker.terminate()
         worker.wait(30)
+        log_file.close()
     print("job:", json.dumps(job), flush=True)  # kept even if the baseline runs out of memory
-    base = _child("baseline", args, env)
+    base_ids = args.baseline_ids or args.ids
+    # the incident's code ran without a DuckDB cap
+    base = _child("baseline", args, {**env, "DUCKDB_MEMORY_LIMIT": ""}, base_ids)
     print("baseline:", json.dumps(base), flush=True)
-    assert job["rows"] == base["rows"], (job["rows"], base["rows"])
-    rows = sum(int(v) for v in dict(job["rows"]).values())  # type: ignore[call-overload]
+    if base_ids == args.ids:
+        assert job["rows"] == base["rows"], (job["rows"], base["rows"])
+    rows, base_rows = _total(job["rows"]), _total(base["rows"])
     print(f"| variant | ids | rows | first row | total | peak RSS |  (domains {args.domains})")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| inline (pandas, fetchall) | {args.ids:,} | {rows:,} | {base['first_row_s']} s | "
+    print(f"| inline (pandas, fetchall) | {base_ids:,} | {base_rows:,} | {base['first_row_s']} s | "
           f"{base['total_s']} s | {base['peak_mb']} MB (+{base['peak_growth_mb']} MB) |")
-    print(f"| job: worker | | | | {job['total_s']} s | {job['worker_peak_mb']} MB |")
-    print(f"| job: web streaming | | | {job['first_row_s']} s | {job['total_s']} s | "
+    print(f"| job: RQ worker | {args.ids:,} | {rows:,} | — | {job['total_s']} s | {job['worker_peak_mb']} MB |")
+    print(f"| job: web streaming | {args.ids:,} | {rows:,} | {job['first_row_s']} s | {job['total_s']} s | "
           f"+{job['web_peak_growth_mb']} MB |")
     print(f"(spool {spool}; remove it when done)")
 
