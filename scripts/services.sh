@@ -18,3 +18,6 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+# The warehouse names work centers and reasons in Chinese: without CJK fonts the pages'
+# screenshots show boxes.
+if [ ! -d /usr/share/fonts/opentype/noto ]; then apt_install fonts-noto-cjk; fi
