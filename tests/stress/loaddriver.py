@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import random
 import threading
 import time
@@ -548,7 +549,10 @@ class Driver:
 
 
 def run_load(base: str, catalog: Catalog, **kwargs: Any) -> Report:
-    return asyncio.run(Driver(base, catalog, **kwargs).run())
+    """Run the driver on its own event loop in a thread of its own: the caller's thread may
+    already run a loop (Playwright's sync API keeps one in the main thread of a test session)."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="load-driver") as pool:
+        return pool.submit(lambda: asyncio.run(Driver(base, catalog, **kwargs).run())).result()
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ EXPIRED_OK = frozenset({429, 410, 404})
 EVENT_CACHE_TTL = 300  # trace/events.py: per-domain L2 TTL (180–300 s), not a setting
 
 
-def soak_env(ttl: int, rate_window: int, spill_rows: int | None) -> dict[str, str]:
+def soak_env(ttl: int, rate_window: int, spill_rows: int | None, l1_bytes: int | None = None) -> dict[str, str]:
     env = {
         "JOB_TTL_SECONDS": str(ttl),
         "TRACE_JOB_TTL_SECONDS": str(ttl),
@@ -43,6 +43,9 @@ def soak_env(ttl: int, rate_window: int, spill_rows: int | None) -> dict[str, st
         "QUERY_SPOOL_TTL_SECONDS": str(ttl),
         "QUERY_SPOOL_CLEANUP_INTERVAL_SECONDS": "5",
     }
+    if l1_bytes is not None:
+        # a small process cache fills within the warm-up, so RSS growth after it means a leak
+        env["CACHE_L1_MAX_BYTES"] = str(l1_bytes)
     if spill_rows is not None:
         # report datasets above this many rows spill to the Parquet spool: the cleanup has work
         env["REJECT_ENGINE_MAX_TOTAL_ROWS"] = str(spill_rows)
@@ -110,9 +113,10 @@ def run_soak(
     settle: float,
     last_day: date = END,
     spill_rows: int | None = None,
+    l1_bytes: int | None = None,
 ) -> dict[str, Any]:
     catalog = load_catalog(url, last_day)
-    with running_stack(url, root, extra_env=soak_env(ttl, rate_window, spill_rows)) as stack:
+    with running_stack(url, root, extra_env=soak_env(ttl, rate_window, spill_rows, l1_bytes)) as stack:
         keys_before = stack.redis_keys()
         no_ttl_before = keys_without_ttl(stack)
         warm = run_load(stack.base, catalog, users=users, seconds=warmup)
