@@ -3,7 +3,9 @@ report totals from the views equal direct SQL aggregates (reject over 365 days, 
 07:30 boundary, equipment E10 formulas, jobs), query-tool lookups equal direct SQL (partial
 track-out folding, the adjacent-lot window at product-type changes, lot → equipment with the
 split-parent fallback, equipment-period materials / rejects / jobs), and the mid-section defect
-analysis puts the manifest's planted machine and material lot first, inside the cohort totals.
+analysis puts the manifest's planted machine and material lot first, inside the cohort totals,
+equals the plain in-memory reference on every dimension, and forward from the planted
+molding case shows the amplification at plating.
 
 The checks are the tiny-warehouse modules' own: their reference helpers and test bodies are
 imported (as modules, so pytest does not collect them twice here) and run on demo; where a
@@ -258,3 +260,18 @@ def test_planted_excursion_is_the_top_suspect(demo_warehouse: Warehouse, kind: s
     assert (kpi["lots"], kpi["input_qty"], kpi["defect_qty"]) == msd._direct_totals(demo_warehouse, start, end)
     _assert_within_cohort(result)
 
+
+
+def test_attribution_and_kpi_equal_an_in_memory_reference(demo_warehouse: Warehouse) -> None:
+    """tests/test_msd.py's plain reference (raw rows, breadth-first genealogy) equals every
+    backward dimension and the KPI over the machine excursion's detection window (~26 days,
+    ~3.5k lots: the analysis and the reference take a few seconds each)."""
+    start, end = msd._detection_window(msd._excursion(demo_warehouse, "machine"), 6)
+    kpi = msd.check_against_reference(demo_warehouse, start, end)
+    assert kpi["lots"] > 2000 and kpi["machines_involved"] > 100
+
+
+def test_forward_on_the_planted_case_amplifies_at_its_downstream_group(demo_warehouse: Warehouse) -> None:
+    """tests/test_msd.py's forward check on demo: molding → plating amplification, the
+    planted reason pair first, nothing at plating in the weeks before."""
+    msd.test_forward_on_the_planted_case_amplifies_at_its_downstream_group(demo_warehouse)

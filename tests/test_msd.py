@@ -1,8 +1,11 @@
 """Mid-section defect analysis on the tiny warehouse (both dialects): planted excursions are
-the top suspects, totals equal direct SQL, no value exceeds the cohort, bad input is 400."""
+the top suspects, totals equal direct SQL, every dimension and the KPI equal a plain in-memory
+reference, no value exceeds the cohort, forward from the planted molding case amplifies at
+plating, bad input is 400."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -202,6 +205,51 @@ def test_forward_reports_downstream_groups(tiny_warehouse: Warehouse) -> None:
     )
 
 
+def test_forward_on_the_planted_case_amplifies_at_its_downstream_group(tiny_warehouse: Warehouse) -> None:
+    """The manifest's forward case: lots molded on one machine inside a window lose a little
+    at molding (front reason) and much more at plating (downstream reason). Forward from
+    molding over that window: plating's reject rate is several times the detection rate and
+    far above every other group's, and the planted (front, downstream) reason pair tops the matrix. The
+    same length of days before the window: plating shows nothing."""
+    planted = _excursion(tiny_warehouse, "forward")
+    start = datetime.fromisoformat(planted["window"]["start"]).date()
+    end = datetime.fromisoformat(planted["window"]["end"]).date() - timedelta(days=1)
+    station, down = planted["station_group"], planted["downstream_group"]
+    result = _analysis(tiny_warehouse, start, end, station=station, direction="forward")
+    fwd = result["forward"]
+    groups = {g["workcenter_group"]: g for g in fwd["by_group"]}
+    assert down in groups and fwd["defective_lots"] == result["kpi"]["defective_lots"] > 10
+    assert groups[down]["amplification"] > 2
+    assert groups[down]["amplification"] == pytest.approx(
+        groups[down]["reject_rate"] / fwd["detection_rate"], rel=1e-2
+    )
+    others = [g["amplification"] or 0.0 for name, g in groups.items() if name != down]
+    assert others and groups[down]["amplification"] > 3 * max(others)
+    assert fwd["by_reason"][0]["name"] == planted["downstream_reason"]
+    top, second = fwd["reason_matrix"][:2]
+    assert (top["front_reason"], top["downstream_reason"]) == (
+        planted["front_reason"],
+        planted["downstream_reason"],
+    )
+    assert top["lots"] >= 2 * second["lots"]
+    assert result["kpi"]["top_reason"] == planted["front_reason"]
+    # the planted machine is the first suspect of a backward analysis at molding, too
+    backward = _analysis(tiny_warehouse, start, end, station=station)
+    first = backward["suspects"][0]
+    assert (first["dimension"], first["id"]) == ("detection_machine", planted["resource_id"])
+
+    days = (end - start).days + 1
+    before = _analysis(
+        tiny_warehouse,
+        start - timedelta(days=days),
+        start - timedelta(days=1),
+        station=station,
+        direction="forward",
+    )["forward"]
+    plating = next(g for g in before["by_group"] if g["workcenter_group"] == down)
+    assert plating["amplification"] < 1
+
+
 # ------------------------------------------------------------------------- API --------
 def test_api_analysis_detail_export(client: TestClient) -> None:
     resp = client.get(
@@ -350,78 +398,211 @@ def test_suspect_drill_down_covers_the_suspects_lots(client: TestClient) -> None
 
 
 # ----------------------------------------------------- in-memory reference -------------
-def _reference_by_machine(
-    wh: Warehouse, start: date, end: date
-) -> dict[tuple[str, str, str], tuple[int, float]]:
-    """Upstream machines per detected lot from raw rows, with a plain breadth-first genealogy
-    (split parents and merge sources, existing containers, depth ≤ 20) and the same rules:
-    groups strictly before the station, an ancestor's step only before its child on the
-    way started. Returns ``{(name, id, group): (lots, input)}``."""
-    spec: dict[str, tuple[str, str]] = {}
-    for s, g, o in wh.read_sql_df(
-        "SELECT SPEC, WORK_CENTER_GROUP, WORKCENTERSEQUENCE_GROUP FROM dwh.DW_MES_SPEC_WORKCENTER_V"
-    ).rows:
-        if s not in spec or (g, o) < spec[s]:
-            spec[s] = (g, o)
-    station_order = int(min(o for g, o in spec.values() if g == STATION))
-    rows = wh.read_sql_df(
-        "SELECT CONTAINERID, WORKCENTERNAME, SPECNAME, EQUIPMENTID, EQUIPMENTNAME, TRACKINTIMESTAMP, TRACKINQTY "
-        "FROM dwh.DW_MES_LOTWIPHISTORY WHERE EQUIPMENTID IS NOT NULL AND TRACKINTIMESTAMP IS NOT NULL"
-    ).rows
-    latest: dict[tuple[str, str, str], tuple[Any, str, str]] = {}
-    lo = datetime.combine(start, datetime.min.time()) + timedelta(hours=7, minutes=30)
-    hi = datetime.combine(end + timedelta(days=1), datetime.min.time()) + timedelta(hours=7, minutes=30)
-    loads: dict[str, float] = {}
-    for cid, wc, sp, eq, name, t, qty in rows:
-        group, _ = spec.get(sp, ("", "999"))
-        key = (cid, wc, eq)
-        if key not in latest or t > latest[key][0]:
-            latest[key] = (t, name, sp)
-        if group == STATION and lo <= t < hi:
-            loads[cid] = max(loads.get(cid, 0.0), float(qty or 0))
-    events: dict[str, list[tuple[Any, tuple[str, str, str], int]]] = {}
-    for (cid, _wc, eq), (t, name, sp) in latest.items():
-        group, order = spec.get(sp, ("", "999"))
-        events.setdefault(cid, []).append((t, (name or "", eq, group or ""), int(order)))
-    born = {cid: min(t for t, _, _ in evs) for cid, evs in events.items()}
-    exists = {r[0] for r in wh.read_sql_df("SELECT CONTAINERID FROM dwh.DW_MES_CONTAINER").rows}
-    parents: dict[str, set[str]] = {}
-    for cid, parent in wh.read_sql_df("SELECT CONTAINERID, SPLITFROMID FROM dwh.DW_MES_CONTAINER").rows:
-        if parent and parent != cid and parent in exists:
-            parents.setdefault(cid, set()).add(parent)
-    for source, lot in wh.read_sql_df("SELECT CONTAINERID, LOTID FROM dwh.DW_MES_PJ_COMBINEDASSYLOTS").rows:
-        if source and source != lot and source in exists:
-            parents.setdefault(lot, set()).add(source)
-    out: dict[tuple[str, str, str], tuple[int, float]] = {}
-    for lot, load in loads.items():
-        closure, frontier = {lot}, [lot]
-        children: dict[str, set[str]] = {}
-        for _ in range(20):
-            nxt = []
-            for c in frontier:
-                for p in parents.get(c, ()):
-                    children.setdefault(p, set()).add(c)
-                    if p not in closure:
-                        closure.add(p)
-                        nxt.append(p)
-            frontier = nxt
-        machines = set()
-        for c in closure:
-            kids = [born[k] for k in children.get(c, ()) if k in closure and k in born] if c != lot else []
-            cutoff = max(kids) if kids else None
-            for t, machine, step_order in events.get(c, []):
-                if step_order < station_order and (cutoff is None or t < cutoff):
-                    machines.add(machine)
-        for m in machines:
-            n, q = out.get(m, (0, 0.0))
-            out[m] = (n + 1, q + load)
+CHARTS = {
+    "machine": "by_machine",
+    "material": "by_material",
+    "wafer_root": "by_wafer_root",
+    "workflow": "by_workflow",
+    "detection_machine": "by_detection_machine",
+    "loss_reason": "by_loss_reason",
+}
+Key = tuple[str, str, str]  # (name, id, group) as the charts show them, "" for none
+Reference = dict[str, dict[Key, tuple[int, float, float]]]  # dimension → value → (lots, input, defect)
+
+
+def _by_ids(wh: Warehouse, head: str, ids: set[str]) -> list[tuple[Any, ...]]:
+    """``head`` + ``CONTAINERID IN (...)``, 500 bound ids at a time."""
+    out: list[tuple[Any, ...]] = []
+    ordered = sorted(ids)
+    for first in range(0, len(ordered), 500):
+        binds = {f"c{i}": cid for i, cid in enumerate(ordered[first : first + 500])}
+        marks = ", ".join(f":{name}" for name in binds)
+        out.extend(wh.read_sql_df(f"{head} CONTAINERID IN ({marks})", binds).rows)
     return out
 
 
-def test_machine_attribution_equals_an_in_memory_reference(tiny_warehouse: Warehouse) -> None:
-    start, end = date(2026, 5, 1), date(2026, 6, 30)
-    got = {
-        (i["name"], i["id"], i["workcenter_group"]): (i["lot_count"], i["input_qty"])
-        for i in _analysis(tiny_warehouse, start, end)["charts"]["by_machine"]
+def _reference(
+    wh: Warehouse, start: date, end: date, station: str = STATION
+) -> tuple[dict[str, Any], Reference]:
+    """The backward analysis from raw rows in plain Python, sharing no code with mesdash.msd.
+
+    Cohort: lots with a machine track-in at the station's specs inside the factory-day
+    window (the container exists); input = the largest TRACKINQTY there; defects = the six
+    buckets at the station in the window, reason policy applied. Genealogy: breadth-first
+    over SPLITFROMID and COMBINEDASSYLOTS (existing containers, at most 20 edges). Machines:
+    each container's latest track-in per (work center, machine); a container is born at the
+    earliest of those. Upstream = station groups ordered strictly before the station; an
+    ancestor's machine step or material only counts before its child on the way to the lot
+    was born. Wafer roots: FIRSTNAME of the lot and its ancestors. Every (value, lot) pair
+    counts once. Returns (KPI, ``{dimension: {(name, id, group): (lots, input, defect)}}``)."""
+    spec_group: dict[str, str] = {}
+    spec_order: dict[str, int] = {}
+    group_order: dict[str, int] = {}
+    for spec, group, order in wh.read_sql_df(
+        "SELECT SPEC, WORK_CENTER_GROUP, WORKCENTERSEQUENCE_GROUP FROM dwh.DW_MES_SPEC_WORKCENTER_V"
+    ).rows:
+        spec_group[spec] = min(spec_group.get(spec, group), group)
+        spec_order[spec] = min(spec_order.get(spec, 999), int(order))
+        group_order[group] = min(group_order.get(group, 999), int(order))
+    station_order = group_order[station]
+    lo = datetime.combine(start, datetime.min.time()) + timedelta(hours=7, minutes=30)
+    hi = datetime.combine(end + timedelta(days=1), datetime.min.time()) + timedelta(hours=7, minutes=30)
+    window = {"lo": lo, "hi": hi}
+
+    wafer: dict[str, str | None] = {}
+    split_parent: dict[str, str | None] = {}
+    for cid, parent, first in wh.read_sql_df(
+        "SELECT CONTAINERID, SPLITFROMID, FIRSTNAME FROM dwh.DW_MES_CONTAINER"
+    ).rows:
+        wafer[cid], split_parent[cid] = (first or "").strip() or None, parent
+    parents: dict[str, set[str]] = defaultdict(set)
+    for cid, parent in split_parent.items():
+        if parent and parent != cid and parent in wafer:
+            parents[cid].add(parent)
+    for source, lot in wh.read_sql_df("SELECT CONTAINERID, LOTID FROM dwh.DW_MES_PJ_COMBINEDASSYLOTS").rows:
+        if source and source != lot and source in wafer:
+            parents[lot].add(source)
+
+    # the cohort: loads, workflow, detection machines, defects by reason
+    lots: dict[str, dict[str, Any]] = {}
+    for cid, eq, name, flow, spec, t, qty in wh.read_sql_df(
+        "SELECT CONTAINERID, EQUIPMENTID, EQUIPMENTNAME, WORKFLOWNAME, SPECNAME, TRACKINTIMESTAMP, TRACKINQTY "
+        "FROM dwh.DW_MES_LOTWIPHISTORY WHERE EQUIPMENTID IS NOT NULL "
+        "AND TRACKINTIMESTAMP >= :lo AND TRACKINTIMESTAMP < :hi",
+        window,
+    ).rows:
+        if spec_group.get(spec) != station or cid not in wafer:
+            continue
+        lot = lots.setdefault(cid, {"input": 0.0, "flows": [], "detection": set(), "reasons": {}})
+        lot["input"] = max(lot["input"], float(qty or 0))
+        lot["flows"].append((t, flow or ""))
+        lot["detection"].add(((name or "").strip(), eq.strip(), station))
+    excluded = {
+        r[0]
+        for r in wh.read_sql_df(
+            "SELECT REASON_NAME FROM dwh.ERP_PJ_WIP_SCRAP_REASONS_EXCLUDE WHERE ENABLE_FLAG = 'Y'"
+        ).rows
     }
-    assert got == _reference_by_machine(tiny_warehouse, start, end)
+    for cid, spec, reason, *buckets in wh.read_sql_df(
+        "SELECT CONTAINERID, SPECNAME, LOSSREASONNAME, REJECTQTY, STANDBYQTY, QTYTOPROCESS, INPROCESSQTY, "
+        "PROCESSEDQTY, DEFECTQTY FROM dwh.DW_MES_LOTREJECTHISTORY WHERE TXNDATE >= :lo AND TXNDATE < :hi",
+        window,
+    ).rows:
+        name = reason or ""
+        kept = name[:3].isdigit() and name[3:4] == "_" and name[:3] not in excluded and name not in excluded
+        if cid in lots and spec_group.get(spec) == station and kept:
+            found = lots[cid]["reasons"]
+            found[name] = found.get(name, 0.0) + sum(float(q or 0) for q in buckets)
+
+    # genealogy: the closure and, inside it, who is whose child
+    closures: dict[str, set[str]] = {}
+    children: dict[str, dict[str, set[str]]] = {}
+    for lot_id in lots:
+        closure, frontier, kids = {lot_id}, [lot_id], defaultdict(set)
+        for _ in range(20):
+            step = []
+            for c in frontier:
+                for p in parents.get(c, ()):
+                    kids[p].add(c)
+                    if p not in closure:
+                        closure.add(p)
+                        step.append(p)
+            frontier = step
+        closures[lot_id], children[lot_id] = closure, kids
+    members = set().union(*closures.values()) if closures else set()
+
+    latest: dict[tuple[str, str, str], tuple[tuple[Any, ...], str, str]] = {}
+    for cid, wc, spec, eq, name, t, qty, t_out in _by_ids(
+        wh,
+        "SELECT CONTAINERID, WORKCENTERNAME, SPECNAME, EQUIPMENTID, EQUIPMENTNAME, TRACKINTIMESTAMP, "
+        "TRACKINQTY, TRACKOUTTIMESTAMP FROM dwh.DW_MES_LOTWIPHISTORY "
+        "WHERE EQUIPMENTID IS NOT NULL AND TRACKINTIMESTAMP IS NOT NULL AND",
+        members,
+    ):
+        rank = (t, float(qty or 0), t_out or t)
+        if (cid, wc, eq) not in latest or rank > latest[(cid, wc, eq)][0]:
+            latest[(cid, wc, eq)] = (rank, name or "", spec)
+    machines: dict[str, list[tuple[Any, Key]]] = defaultdict(list)
+    born: dict[str, Any] = {}
+    for (cid, _wc, eq), ((t, _, _), name, spec) in latest.items():
+        born[cid] = min(born.get(cid, t), t)
+        if spec_order.get(spec, 999) < station_order:
+            machines[cid].append((t, (name, eq.strip(), spec_group.get(spec) or "")))
+    materials: dict[str, list[tuple[Any, Key]]] = defaultdict(list)
+    for cid, part, material_lot, spec, t in _by_ids(
+        wh,
+        "SELECT CONTAINERID, MATERIALPARTNAME, MATERIALLOTNAME, SPECNAME, TXNDATE "
+        "FROM dwh.DW_MES_LOTMATERIALSHISTORY WHERE",
+        members,
+    ):
+        group = spec_group.get(spec) or ""
+        if group_order.get(group, 999) < station_order:
+            materials[cid].append((t, (material_lot or "", part or "", group)))
+
+    out: Reference = {dimension: {} for dimension in CHARTS}
+
+    def add(dimension: str, key: Key, input_qty: float, defect: float) -> None:
+        lots_, in_, def_ = out[dimension].get(key, (0, 0.0, 0.0))
+        out[dimension][key] = (lots_ + 1, in_ + input_qty, def_ + defect)
+
+    for lot_id, lot in lots.items():
+        closure, kids = closures[lot_id], children[lot_id]
+        values: dict[str, set[Key]] = {d: set() for d in ("machine", "material", "wafer_root")}
+        for c in closure:
+            borns = [born[k] for k in kids.get(c, ()) if k in closure and k in born] if c != lot_id else []
+            cutoff = max(borns) if borns else None
+            for dimension, events in (("machine", machines), ("material", materials)):
+                values[dimension] |= {
+                    v for t, v in events.get(c, []) if cutoff is None or t is None or t < cutoff
+                }
+            if wafer.get(c):
+                values["wafer_root"].add((str(wafer[c]), "", ""))
+        first = min(t for t, _ in lot["flows"])
+        flow = max(f for t, f in lot["flows"] if t == first)
+        values["workflow"] = {(flow, "", "")} if flow else set()
+        values["detection_machine"] = lot["detection"]
+        defect = sum(lot["reasons"].values())
+        for dimension, keys in values.items():
+            for key in keys:
+                add(dimension, key, lot["input"], defect)
+        for reason, qty in lot["reasons"].items():
+            if qty > 0:
+                add("loss_reason", (reason, "", ""), lot["input"], qty)
+    reasons = out["loss_reason"]
+    kpi = {
+        "lots": len(lots),
+        "defective_lots": sum(1 for lot in lots.values() if sum(lot["reasons"].values()) > 0),
+        "input_qty": sum(lot["input"] for lot in lots.values()),
+        "defect_qty": sum(sum(lot["reasons"].values()) for lot in lots.values()),
+        "top_reason": max(reasons, key=lambda k: (reasons[k][2], k))[0] if reasons else None,
+        "machines_involved": len(out["machine"]),
+    }
+    return kpi, out
+
+
+def check_against_reference(wh: Warehouse, start: date, end: date) -> dict[str, Any]:
+    """Every backward dimension (lots, input and defects per value, exactly) and the KPI of
+    the analysis equal the plain reference above; returns the reference KPI."""
+    result = _analysis(wh, start, end)
+    kpi, expected = _reference(wh, start, end)
+    got = {
+        dimension: {
+            (i["name"], i["id"] or "", i["workcenter_group"] or ""): (
+                i["lot_count"],
+                i["input_qty"],
+                i["defect_qty"],
+            )
+            for i in result["charts"][chart]
+        }
+        for dimension, chart in CHARTS.items()
+    }
+    for dimension in CHARTS:
+        assert expected[dimension], dimension
+        assert got[dimension] == expected[dimension], dimension
+    assert {k: result["kpi"][k] for k in kpi} == kpi
+    return kpi
+
+
+def test_attribution_and_kpi_equal_an_in_memory_reference(tiny_warehouse: Warehouse) -> None:
+    kpi = check_against_reference(tiny_warehouse, date(2026, 5, 1), date(2026, 6, 30))
+    assert kpi["lots"] > 100 and kpi["defective_lots"] > 10 and kpi["machines_involved"] > 20

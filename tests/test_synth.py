@@ -469,6 +469,52 @@ def test_material_excursion_is_visible_at_final_test(tiny_warehouse: Any,
     assert inside >= 3 * outside, (inside, outside)
 
 
+def _at_group(wh: Any, grp: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Per lot at a station group: its load (largest TRACKINQTY) and REJECTQTY by reason."""
+    join = ("JOIN dwh.DW_MES_SPEC_WORKCENTER_V s ON s.SPEC = {t}.SPECNAME AND "
+            "s.WORK_CENTER = {t}.WORKCENTERNAME WHERE s.WORK_CENTER_GROUP = :grp")
+    loads = {r["CONTAINERID"]: r["LOAD"] for r in q(
+        wh, "SELECT w.CONTAINERID, MAX(w.TRACKINQTY) AS LOAD FROM dwh.DW_MES_LOTWIPHISTORY w "
+            f"{join.format(t='w')} AND w.EQUIPMENTID IS NOT NULL GROUP BY w.CONTAINERID", grp=grp)}
+    lost: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in q(wh, "SELECT r.CONTAINERID, r.LOSSREASONNAME, r.REJECTQTY FROM dwh.DW_MES_LOTREJECTHISTORY r "
+                   f"{join.format(t='r')}", grp=grp):
+        lost[r["CONTAINERID"]][r["LOSSREASONNAME"]] += r["REJECTQTY"] or 0
+    return loads, lost
+
+
+def test_forward_excursion_is_visible_downstream(tiny_warehouse: Any, manifest: dict[str, Any]) -> None:
+    """Lots molded on the forward case's machine inside its window (and their split children)
+    lose units under the front reason at molding, and at plating many times the others' share
+    under the downstream reason."""
+    exc = next(e for e in manifest["excursions"] if e["kind"] == "forward")
+    assert (exc["station_group"], exc["downstream_group"]) == ("成型", "電鍍")
+    start = datetime.fromisoformat(exc["window"]["start"])
+    end = datetime.fromisoformat(exc["window"]["end"])
+    direct: dict[str, bool] = {}
+    for r in q(tiny_warehouse, "SELECT w.CONTAINERID, w.EQUIPMENTID, MIN(w.TRACKINTIMESTAMP) AS T "
+                               "FROM dwh.DW_MES_LOTWIPHISTORY w JOIN dwh.DW_MES_SPEC_WORKCENTER_V s "
+                               "ON s.SPEC = w.SPECNAME AND s.WORK_CENTER = w.WORKCENTERNAME "
+                               "WHERE s.WORK_CENTER_GROUP = :grp AND w.EQUIPMENTID IS NOT NULL "
+                               "GROUP BY w.CONTAINERID, w.EQUIPMENTID", grp=exc["station_group"]):
+        hit = r["EQUIPMENTID"] == exc["resource_id"] and start <= r["T"] < end
+        direct[r["CONTAINERID"]] = direct.get(r["CONTAINERID"], False) or hit
+    by_id = containers(tiny_warehouse)
+    affected = {c for c in _inherit(by_id, direct) if not (by_id[c]["MFGORDERNAME"] or "").startswith("GD")}
+    assert len(affected) > 10
+    for grp, reason in ((exc["station_group"], exc["front_reason"]),
+                        (exc["downstream_group"], exc["downstream_reason"])):
+        loads, lost = _at_group(tiny_warehouse, grp)
+        ran = affected & set(loads)
+        assert len(ran) > 10 and sum(lost[c][reason] > 0 for c in ran) >= 0.6 * len(ran), grp
+    loads, lost = _at_group(tiny_warehouse, exc["downstream_group"])
+    share = {c: sum(lost[c].values()) / load for c, load in loads.items() if load}
+    inside = [v for c, v in share.items() if c in affected]
+    outside = [v for c, v in share.items() if c not in affected]
+    assert sum(inside) / len(inside) >= 10 * sum(outside) / len(outside)
+    assert exc["downstream_rate_affected"] >= 10 * exc["downstream_rate_baseline"]
+
+
 # --------------------------------------------------------------------- determinism -------
 def _generate(path: Path, seed: int) -> dict[str, Any]:
     wh = Warehouse(f"duckdb:///{path}", read_only=False)

@@ -12,7 +12,17 @@ from mesdash.synth import catalog as cat
 from mesdash.synth import events as ev
 from mesdash.synth.context import Ctx
 from mesdash.synth.equipment import Equipment
-from mesdash.synth.flow import FLAG_MACHINE, FLAG_MATERIAL, FLAG_WAFER, KIND_GD, KIND_ROOT, Excursions, Sim
+from mesdash.synth.flow import (
+    FLAG_FORWARD,
+    FLAG_MACHINE,
+    FLAG_MATERIAL,
+    FLAG_WAFER,
+    KIND_GD,
+    KIND_ROOT,
+    TEST_FLAGS,
+    Excursions,
+    Sim,
+)
 from mesdash.synth.genealogy import Genealogy
 from mesdash.synth.orders import Orders
 
@@ -30,6 +40,11 @@ class Tally:
         default_factory=lambda: {k: [0.0, 0.0] for k in [*FLAGS, "baseline"]})
     lots: dict[str, int] = field(default_factory=dict)
     lineage: dict[str, object] = field(default_factory=dict)
+    # the forward case: flagged containers, those that reached plating, and (lost, load) at
+    # molding and at plating for flagged steps, at plating for the others
+    forward: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ["exposed", "reached", "front_bad", "front_load", "down_bad", "down_load",
+         "base_bad", "base_load"], 0.0))
 
     def count(self, sim: Sim) -> None:
         s = sim.state
@@ -42,9 +57,23 @@ class Tally:
         test = st["group"] == cat.TEST
         bad = st["charged"] + st["defect"]
         for key, bit in [*FLAGS.items(), ("baseline", 0)]:
-            sel = test & (((st["flags"] & bit) > 0) if bit else (st["flags"] == 0))
+            sel = test & (((st["flags"] & bit) > 0) if bit else ((st["flags"] & TEST_FLAGS) == 0))
             self.test_qty[key][0] += float(bad[sel].sum())
             self.test_qty[key][1] += float(st["load"][sel].sum())
+        fwd = self.forward
+        flagged = ((st["flags"] & FLAG_FORWARD) > 0) & (s["kind"][st["cont"]] != KIND_GD)
+        fwd["exposed"] += int(((s["flags"] & FLAG_FORWARD) > 0).sum())
+        for prefix, group, sel in (("front", cat.FORWARD_GROUP, flagged),
+                                   ("down", cat.FORWARD_DOWN_GROUP, flagged),
+                                   ("base", cat.FORWARD_DOWN_GROUP, ~flagged)):
+            at = (st["group"] == group) & sel
+            fwd[f"{prefix}_bad"] += float(bad[at].sum())
+            fwd[f"{prefix}_load"] += float(st["load"][at].sum())
+        fwd["reached"] += len(np.unique(st["cont"][(st["group"] == cat.FORWARD_DOWN_GROUP) & flagged]))
+
+    def forward_rate(self, prefix: str) -> float | None:
+        bad, load = self.forward[f"{prefix}_bad"], self.forward[f"{prefix}_load"]
+        return round(bad / load, 6) if load else None
 
     def rate(self, key: str) -> float | None:
         bad, load = self.test_qty[key]
@@ -52,8 +81,8 @@ class Tally:
 
 
 def simulate(ctx: Ctx, orders: Orders, w0: int, w1: int, exc: Excursions,
-             rng: np.random.Generator) -> Sim:
-    sim = Sim(rng, ctx.machines, ctx.products.route, exc, ctx.span_end)
+             rng: np.random.Generator, planted_rng: np.random.Generator | None = None) -> Sim:
+    sim = Sim(rng, ctx.machines, ctx.products.route, exc, ctx.span_end, planted_rng)
     counts = orders.lot_count[w0:w1]
     wo = np.repeat(np.arange(w0, w1), counts)
     _, lot_no = ev.expand(counts)

@@ -164,6 +164,12 @@ MATERIALS = [
     MaterialPart("PAC000061", "COVER TAPE/5.4mm/500M", TEST, 0.0610, 96, False, 906811),
 ]
 EXCURSION_MATERIAL = 0  # the lead frame part carries the planted material excursion
+# The planted forward (containment) case: lots molded on one machine inside a window lose
+# units to voids at molding and, worse, to plating defects downstream.
+FORWARD_GROUP = 4  # 成型
+FORWARD_DOWN_GROUP = 7  # 電鍍
+FORWARD_FRONT_REASON = "231_氣孔"
+FORWARD_DOWN_REASON = "240_鍍層不良"
 
 JOB_CAUSES = ["EAP", "機構", "電控", "真空", "治具", "人為"]
 JOB_REPAIRS = ["EAP-CHECK", "更換零件", "調整參數", "清潔保養", "重新校正"]

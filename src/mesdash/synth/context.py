@@ -15,6 +15,7 @@ from mesdash.synth.dims import Machines, Products, spec_ids
 ID_BASES = {
     "container": 0x4881038000100000,
     "mainline": 0x0009888000000000,
+    "planted_mainline": 0x0009898000000000,  # reject events of the forward case alone
     "job": 0x4882CA8000000100,
     "jobtxn": 0x4881E28000000000,
     "missing": 0x48810380000F0000,  # split parents that do not exist: below every container id

@@ -139,9 +139,13 @@ def _reasons(group: np.ndarray, rng: np.random.Generator, valid_only: bool = Fal
 
 
 def rejects(ctx: Ctx, lots: Lots, st: Arrays, rng: np.random.Generator) -> pa.Table:
-    """Several reason rows per event share HISTORYMAINLINEID and repeat MOVEINQTY."""
-    ev = np.nonzero((st["charged"] > 0) | (st["defect"] > 0))[0]
-    charged, defect = st["charged"][ev], st["defect"][ev]
+    """Several reason rows per event share HISTORYMAINLINEID and repeat MOVEINQTY. The
+    forward case's units (``planted``) are one more row of the step's event, with the
+    case's reason; they take no draws, so the other rows are what they were without it."""
+    planted = st["planted"]
+    base = st["charged"] - planted
+    ev = np.nonzero((base > 0) | (st["defect"] > 0))[0]
+    charged, defect = base[ev], st["defect"][ev]
     r = np.minimum(rng.choice([1, 2, 3, 4], size=len(ev), p=[0.5, 0.3, 0.15, 0.05]), charged)
     rows = r + (defect > 0)
     owner, pos = expand(rows)
@@ -173,7 +177,44 @@ def rejects(ctx: Ctx, lots: Lots, st: Arrays, rng: np.random.Generator) -> pa.Ta
     }
     for b, name in enumerate([*cat.BUCKETS, "DEFECTQTY"]):
         cols[name] = floats(np.where(bucket == b, qty, 0))
-    return build_table("DW_MES_LOTREJECTHISTORY", len(owner), cols)
+    table = build_table("DW_MES_LOTREJECTHISTORY", len(owner), cols)
+    extra = np.nonzero(planted > 0)[0]
+    if not len(extra):
+        return table
+    return pa.concat_tables([table, _planted_rejects(ctx, lots, st, extra, ev, mainline)])
+
+
+_FORWARD_REASON = {cat.FORWARD_GROUP: REASONS.index(cat.FORWARD_FRONT_REASON),
+                   cat.FORWARD_DOWN_GROUP: REASONS.index(cat.FORWARD_DOWN_REASON)}
+
+
+def _planted_rejects(ctx: Ctx, lots: Lots, st: Arrays, steps: np.ndarray, ev: np.ndarray,
+                     mainline: np.ndarray) -> pa.Table:
+    """One REJECTQTY row per step the forward case charged: in the step's reject event
+    (its HISTORYMAINLINEID) when it has one, else an event of its own."""
+    n = len(steps)
+    line = ctx.ids.take("planted_mainline", n)
+    if len(ev):  # ev is sorted (np.nonzero); mainline[i] is ev[i]'s event
+        pos = np.minimum(np.searchsorted(ev, steps), len(ev) - 1)
+        line = np.where(ev[pos] == steps, mainline[pos], line)
+    reason = np.array([_FORWARD_REASON[int(g)] for g in st["group"][steps]], dtype=np.int64)
+    cols: dict[str, object] = {
+        **{k: v for k, v in _lot_cols(ctx, lots, st["cont"][steps]).items()
+           if k in ("CONTAINERID", "PJ_WORKORDER")},
+        "WORKCENTERNAME": pick(ctx.wc_names, ctx.machines.workcenter[st["machine"][steps]]),
+        "SPECNAME": pick(ctx.spec_names, st["spec"][steps]),
+        "SPECID": pick(ctx.spec_ids, st["spec"][steps]),
+        "EQUIPMENTNAME": pick(ctx.machine_names, st["machine"][steps]),
+        "LOSSREASONNAME": pick(REASONS, reason),
+        "MOVEINQTY": floats(st["load"][steps]),
+        "TXNDATE": timestamps(ctx.t0, st["t_out"][steps]),
+        "HISTORYMAINLINEID": hex16(line),
+        "REJECTCOMMENT": const("依MRB判定報廢", n),
+        "REJECTQTY": floats(st["planted"][steps]),
+    }
+    for name in [*cat.BUCKETS[1:], "DEFECTQTY"]:
+        cols[name] = floats(np.zeros(n, dtype=np.int64))
+    return build_table("DW_MES_LOTREJECTHISTORY", n, cols)
 
 
 def _material_lot_names(part: int, idx: np.ndarray) -> tuple[pa.Array, pa.Array]:

@@ -6,6 +6,10 @@ group's rates, raised by the planted excursions the lot carries (``flags``). Spl
 children that continue from the next group with a share of the quantity; children inherit
 the parent's flags, so a split after the excursion station still carries it. A step that
 would end after the span's end is not written: the lot is still in process there.
+
+The forward (containment) case is drawn from a random stream of its own (``planted_rng``):
+its extra rejects (``planted``: the step's charged-off units it adds, written as rows of
+their own reason) change only the flagged lots' quantities, never another lot's draws.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from mesdash.synth import catalog as cat
 from mesdash.synth.dims import Machines
 
 HOUR = 3600
-FLAG_MACHINE, FLAG_MATERIAL, FLAG_WAFER = 1, 2, 4
+FLAG_MACHINE, FLAG_MATERIAL, FLAG_WAFER, FLAG_FORWARD = 1, 2, 4, 8
+TEST_FLAGS = FLAG_MACHINE | FLAG_MATERIAL | FLAG_WAFER  # the excursions final test sees
 KIND_ROOT, KIND_CHILD, KIND_GD = 0, 1, 2
 
 
@@ -34,6 +39,11 @@ class Excursions:
     material_factor: float = 6.0
     wafer_factor: float = 5.0
     downstream_factor: float = 2.0
+    forward_machine: int = -1  # a machine of catalog.FORWARD_GROUP
+    forward_window: tuple[int, int] = (0, 0)
+    forward_front: float = 0.004  # mean share of the load lost at FORWARD_GROUP
+    forward_down: float = 0.03  # ... and at FORWARD_DOWN_GROUP
+    forward_p: float = 0.9  # how often a flagged lot loses it at each of the two
 
     def test_factor(self, flags: np.ndarray) -> np.ndarray:
         f = np.ones(len(flags))
@@ -58,7 +68,7 @@ _STATE = {
 _QUALITY_HOLDS = np.array([i for i, (_, q) in enumerate(cat.HOLD_REASONS) if q])
 _OTHER_HOLDS = np.array([i for i, (_, q) in enumerate(cat.HOLD_REASONS) if not q])
 _STEP = ["cont", "group", "machine", "spec", "t_move", "t_in", "t_out", "load", "charged",
-         "defect", "flags"]
+         "defect", "flags", "planted"]
 _HOLD = ["cont", "group", "t_hold", "t_release", "reason", "qty", "repeat"]
 _SPLIT = ["parent", "child", "t", "qty"]
 
@@ -70,6 +80,7 @@ class Sim:
     route: np.ndarray  # product -> spec per group
     exc: Excursions
     span_end: int
+    planted_rng: np.random.Generator | None = None  # the forward case's own stream
     state: dict[str, np.ndarray] = field(default_factory=dict)
     steps: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in _STEP})
     holds: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in _HOLD})
@@ -126,12 +137,14 @@ class Sim:
         s["flags"][act] = flags
         load = s["q"][act]
         charged, defect = self._rejects(g, load, flags)
+        planted = self._planted(g, act, flags, load - charged)
+        charged = charged + planted
         done = t_out < self.span_end
         s["pos_group"][act] = np.where(t_move < self.span_end, g, s["pos_group"][act])
         spec = self.route[s["product"][act], g]
         d = done
         for key, val in zip(_STEP, [act, np.full(n, g), machine, spec, t_move, t_in, t_out, load,
-                                    charged, defect, flags], strict=True):
+                                    charged, defect, flags, planted], strict=True):
             self.steps[key].append(np.asarray(val)[d])
         cont = act[d]
         s["t"][cont] = t_out[d]
@@ -152,6 +165,27 @@ class Sim:
         if g == part.group:
             lot = material_lot_index(cat.EXCURSION_MATERIAL, self.machines.offset[machine], t_in)
             out |= np.where(lot == exc.material_lot, FLAG_MATERIAL, 0).astype(np.uint8)
+        if g == cat.FORWARD_GROUP:
+            w0, w1 = exc.forward_window
+            hit = (machine == exc.forward_machine) & (t_in >= w0) & (t_in < w1)
+            out |= np.where(hit, FLAG_FORWARD, 0).astype(np.uint8)
+        return out
+
+    def _planted(self, g: int, act: np.ndarray, flags: np.ndarray, left: np.ndarray) -> np.ndarray:
+        """The forward case's extra charged-off units: a share of the load at the molding
+        group and a larger one at plating for flagged lots (not GD reworks, which re-enter
+        at plating), drawn from ``planted_rng`` only."""
+        out = np.zeros(len(act), dtype=np.int64)
+        if g not in (cat.FORWARD_GROUP, cat.FORWARD_DOWN_GROUP) or self.planted_rng is None:
+            return out
+        hit = np.nonzero(((flags & FLAG_FORWARD) > 0) & (self.state["kind"][act] != KIND_GD))[0]
+        if not len(hit):
+            return out
+        rng, exc = self.planted_rng, self.exc
+        share = exc.forward_front if g == cat.FORWARD_GROUP else exc.forward_down
+        lost = rng.random(len(hit)) < exc.forward_p
+        qty = np.maximum(1, np.rint(left[hit] * share * rng.lognormal(-0.125, 0.5, len(hit))))
+        out[hit] = np.where(lost, np.minimum(qty, left[hit] // 4), 0).astype(np.int64)
         return out
 
     def _rejects(self, g: int, load: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +207,8 @@ class Sim:
     def _holds(self, g: int, act: np.ndarray, t_move: np.ndarray) -> np.ndarray:
         """Draw holds at move-in; returns when the lot is ready to start."""
         rng, n = self.rng, len(act)
-        p = cat.HOLD_P[g] * np.where((g == cat.TEST) & (self.state["flags"][act] > 0), 4.0, 1.0)
+        tested = (self.state["flags"][act] & TEST_FLAGS) > 0
+        p = cat.HOLD_P[g] * np.where((g == cat.TEST) & tested, 4.0, 1.0)
         held = rng.random(n) < p
         again = held & (rng.random(n) < 0.15)
         h1 = t_move + rng.integers(30, 1800, n)
@@ -189,7 +224,7 @@ class Sim:
                        other[rng.integers(0, len(other), n)])
         r_b = rng.integers(0, len(cat.HOLD_REASONS), n)
         if g == cat.TEST:
-            r_a = np.where(self.state["flags"][act] > 0, 3, r_a)  # 良率偏低
+            r_a = np.where(tested, 3, r_a)  # 良率偏低
         for sel, h, r, reason, rep in ((held, h1, r1, r_a, 0), (again, h2, r2, r_b, 1)):
             sel = sel & (h < self.span_end)
             rel = np.where(r < self.span_end, r, -1)

@@ -296,6 +296,7 @@ class Genealogy:
             "t_move": t_in - rng.integers(60, 3600, n), "t_in": t_in, "t_out": t_out,
             "load": load, "charged": (load * rng.uniform(0.05, 1.0, n)).astype(np.int64),
             "defect": np.zeros(n, dtype=np.int64), "flags": np.zeros(n, dtype=np.uint8),
+            "planted": np.zeros(n, dtype=np.int64),
         }
 
     # ---------------------------------------------------------------- output --------------

@@ -113,7 +113,7 @@ def _lots(ctx: Ctx, orders: Orders, exc: Excursions, equipment: Equipment, tally
     finished_seq = [0]
     for b, (w0, w1) in enumerate(batches):
         rng = np.random.default_rng([seed, 10, b])
-        sim = simulate(ctx, orders, w0, w1, exc, rng)
+        sim = simulate(ctx, orders, w0, w1, exc, rng, np.random.default_rng([seed, 11, b]))
         tally.count(sim)
         gen = Genealogy(ctx, orders, sim, rng, gd_seq, finished_seq)
         for name, table in batch_tables(ctx, orders, w0, w1, sim, gen, equipment, rng,
@@ -145,8 +145,12 @@ def _excursions(rng: np.random.Generator, ctx: Ctx, orders: Orders) -> Excursion
                                           np.array([int(span * 0.62)]))[0])
     lo, hi = np.searchsorted(orders.release, [span * 0.25, span * 0.35])
     wo = int(lo + np.argmax(orders.lot_count[lo:max(hi, lo + 1)]))
+    molding = ctx.machines.by_group[cat.FORWARD_GROUP]
+    forward_machine = int(molding[rng.integers(0, len(molding))])  # drawn last: the others stay
+    forward_start = int(span * 0.75) // DAY * DAY
     return Excursions(machine=machine, window=window, material_lot=material_lot,
-                      wafer=int(orders.wafer_start[wo]))
+                      wafer=int(orders.wafer_start[wo]), forward_machine=forward_machine,
+                      forward_window=(forward_start, forward_start + 14 * DAY))
 
 
 def _describe(ctx: Ctx, exc: Excursions, tally: Tally, orders: Orders) -> list[dict[str, Any]]:
@@ -188,4 +192,22 @@ def _describe(ctx: Ctx, exc: Excursions, tally: Tally, orders: Orders) -> list[d
         item["defect_rate_affected"] = tally.rate(key)
         item["defect_rate_baseline"] = tally.rate("baseline")
     assert set(FLAGS) == {str(i["kind"]) for i in out}
+    fwd = tally.forward
+    out.append(
+        {"kind": "forward", "resource_id": hex16(m.ids[[exc.forward_machine]]).to_pylist()[0],
+         "resource_name": m.names[exc.forward_machine],
+         "station_group": cat.GROUP_NAMES[cat.FORWARD_GROUP],
+         "work_center": cat.all_workcenters()[m.workcenter[exc.forward_machine]],
+         "window": {"start": stamp(exc.forward_window[0]), "end": stamp(exc.forward_window[1])},
+         "detect_group": cat.GROUP_NAMES[cat.FORWARD_GROUP],
+         "front_reason": cat.FORWARD_FRONT_REASON, "front_share": exc.forward_front,
+         "downstream_group": cat.GROUP_NAMES[cat.FORWARD_DOWN_GROUP],
+         "downstream_reason": cat.FORWARD_DOWN_REASON, "downstream_share": exc.forward_down,
+         "exposed_lots": int(fwd["exposed"]), "affected_lots": int(fwd["reached"]),
+         "front_rate_affected": tally.forward_rate("front"),
+         "downstream_rate_affected": tally.forward_rate("down"),
+         "downstream_rate_baseline": tally.forward_rate("base"),
+         "description": "lots molded on this machine inside the window (and split children made "
+                        "after it) lose units to voids at molding and many more to plating "
+                        "defects downstream: forward analysis from molding amplifies at plating"})
     return out
