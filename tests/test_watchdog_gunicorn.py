@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.timeout(180)
 TOKEN = "gunicorn-admin-token"
 AS_ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 CLOSE = {"Connection": "close"}  # a fresh connection per request: no idle keep-alive reuse
+KEEPALIVE = 5  # WEB_KEEPALIVE_SECONDS of this server (gunicorn's own default is 2 s)
 
 
 @dataclass
@@ -67,6 +69,7 @@ def server(tiny_duckdb_url: str, tmp_path: Path, redis_url: str) -> Iterator[Ser
         "MESDASH_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
         "MESDASH_API_TOKENS": f"{hash_token(TOKEN)}:admin",
         "MESDASH_WEB_WORKERS": "2",
+        "WEB_KEEPALIVE_SECONDS": str(KEEPALIVE),
     }
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
@@ -76,8 +79,6 @@ def server(tiny_duckdb_url: str, tmp_path: Path, redis_url: str) -> Iterator[Ser
                 "-m",
                 "gunicorn",
                 "mesdash.app:create_app()",
-                "-k",
-                "uvicorn.workers.UvicornWorker",
                 "-w",
                 "2",
                 "-b",
@@ -259,3 +260,120 @@ def _first_lot(server: Server) -> str:
         row = conn.execute("SELECT MIN(CONTAINERID) FROM dwh.DW_MES_CONTAINER").fetchone()
     assert row is not None
     return str(row[0])
+
+
+def test_reloads_under_load_answer_every_request(server: Server) -> None:
+    """Finding 4 of docs/reliability.md: 16 threads, each request on a fresh connection, while
+    the master is SIGHUPed three times. Every request must get an HTTP answer (no reset or
+    closed connection) and none a 5xx: an old worker stops accepting, serves the connections
+    it has already accepted, and only then shuts down. Four of the threads send their request
+    0.2 s after connecting, as a client over a real network does (the request arrives a
+    round trip after the accept)."""
+    master = server.status()["master_pid"]
+    lot = _first_lot(server)
+    old = server.worker_pids()
+    with Burst(server, lot) as burst:
+        time.sleep(1.0)
+        for _ in range(3):
+            os.kill(master, signal.SIGHUP)
+            old = _wait_replaced(server, old)
+            time.sleep(0.5)
+        time.sleep(0.5)
+
+    outcomes = burst.outcomes
+    errors = [o for o in outcomes if isinstance(o[2], str)]
+    server_errors = [o for o in outcomes if isinstance(o[2], int) and o[2] >= 500]
+    counts = {"requests": len(outcomes), "connection errors": len(errors), "5xx": len(server_errors)}
+    assert errors == [] and server_errors == [], (
+        f"{counts}: {(errors + server_errors)[:5]}\n{server.log.read_text()[-3000:]}"
+    )
+    assert {o[2] for o in outcomes} == {200}
+    assert len(outcomes) >= 150, counts  # enough traffic that the reload windows saw requests
+    assert {kind for _, kind, _ in outcomes} == {"health", "summary", "lineage", "late"}
+    assert server.status()["master_pid"] == master
+
+
+def test_keepalive_follows_the_setting(server: Server) -> None:
+    """WEB_KEEPALIVE_SECONDS reaches gunicorn (through gunicorn_conf): a connection idle for
+    2.5 s — past gunicorn's own 2 s default — still takes a second request, and an idle
+    connection is closed by the server in the end (finding 9)."""
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        assert _keepalive_get(sock, host) == 200
+        time.sleep(2.5)
+        assert _keepalive_get(sock, host) == 200
+        sock.settimeout(KEEPALIVE + 20)
+        assert sock.recv(1) == b""  # closed by the server once idle for WEB_KEEPALIVE_SECONDS
+
+
+def _keepalive_get(sock: socket.socket, host: str) -> int:
+    """``GET /health`` on a kept-alive connection; the answer read by its Content-Length."""
+    sock.sendall(f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed without an answer after {answer!r}"
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"connection: close" not in head.lower()
+    [length] = [
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    ]
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed in the middle of the answer"
+        body += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+def _wait_replaced(server: Server, old: set[int]) -> set[int]:
+    """Both workers replaced and beating; status requests that fail mid-reload are retried."""
+    new: set[int] = set()
+
+    def replaced() -> bool:
+        nonlocal new
+        try:
+            workers = server.status()["workers"]
+        except (httpx.HTTPError, AssertionError):
+            return False
+        new = {w["pid"] for w in workers}
+        return (
+            len(new) == 2 and not new & old and all(w["heartbeat_age_seconds"] is not None for w in workers)
+        )
+
+    wait_until(replaced, 60, interval=0.1, what="new workers")
+    return new
+
+
+@dataclass
+class Burst(Traffic):
+    """Traffic with 16 threads: health, warehouse summary and lineage through httpx, and
+    ``late`` — a raw socket that sends ``GET /health`` 0.2 s after its connection is made."""
+
+    kinds: tuple[str, ...] = ("health", "summary", "lineage", "late") * 4
+    late_seconds: float = 0.2
+
+    def _one(self, kind: str) -> int | str:
+        if kind != "late":
+            return super()._one(kind)
+        host, port = self.server.base.removeprefix("http://").split(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                time.sleep(self.late_seconds)
+                sock.sendall(f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if not answer.startswith(b"HTTP/1.1 "):
+            return f"closed without an answer ({len(answer)} bytes)"
+        return int(answer.split(b" ", 2)[1])
+
+    def __enter__(self) -> Burst:
+        self.threads = [threading.Thread(target=self._loop, args=(kind,)) for kind in self.kinds]
+        for t in self.threads:
+            t.start()
+        return self

@@ -116,8 +116,6 @@ def serve(
                 "-m",
                 "gunicorn",
                 "mesdash.app:create_app()",
-                "-k",
-                "uvicorn.workers.UvicornWorker",
                 "-w",
                 str(count),
                 "-b",
@@ -126,7 +124,7 @@ def serve(
                 "30",
                 "--pid",
                 str(settings.run_path / "gunicorn.pid"),
-                "-c",
+                "-c",  # also the worker class (uvicorn's, draining on reload) and the keep-alive
                 "python:mesdash.admin.gunicorn_conf",
             ],
         )

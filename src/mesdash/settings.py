@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     # --- events, lineage, trace ----------------------------------------------------------
     event_fetcher_max_workers: int = 2
     event_fetcher_cache_skip_cid_threshold: int = 10_000
+    # gunicorn (production `mesdash serve`): idle keep-alive of a client connection, longer than
+    # any proxy's upstream idle timeout in front of it; and on a reload, how long an old worker
+    # waits for connections it accepted to send their request (admin/gunicorn_worker.py)
+    web_keepalive_seconds: int = Field(75, ge=0)
+    web_shutdown_grace_seconds: float = Field(1.0, ge=0)
     event_fetcher_max_total_rows: int = 500_000
     event_fetcher_batch_timeout_seconds: float = 60.0
     max_split_depth: int = 20

@@ -223,8 +223,8 @@ class User:
             timeout=httpx.Timeout(driver.timeout),
             headers={"Authorization": f"Bearer load-user-{index}"},
             # a fresh connection per request: gunicorn closes idle keep-alive connections after
-            # 2 s, and a client loop busy parsing a large answer would otherwise send on a
-            # connection the server is closing (a client-side race, not a server fault)
+            # WEB_KEEPALIVE_SECONDS, and a client loop busy parsing a large answer would otherwise
+            # send on a connection the server is closing (a client-side race, not a server fault)
             limits=httpx.Limits(max_keepalive_connections=0),
         )
 
