@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -185,14 +187,21 @@ def load_tiny(url: str) -> None:
 # -------------------------------------------------------------------------- Redis ----
 @dataclass
 class PrivateRedis:
+    """A private ``redis-server``; ``appendonly`` keeps its keys (and their TTLs) across a
+    stop and start, as the stress setup's Redis does, in a directory of its own."""
+
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    appendonly: bool = False
+    data_dir: Path | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        if self.appendonly and self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="mesdash-redis-"))
         self.proc = subprocess.Popen(
             [
                 "redis-server",
@@ -203,7 +212,8 @@ class PrivateRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
+                *(["--dir", str(self.data_dir)] if self.data_dir is not None else []),
                 "--protected-mode",
                 "no",
             ],
@@ -232,13 +242,15 @@ class PrivateRedis:
 
 
 @contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
+def private_redis(appendonly: bool = False) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(appendonly=appendonly)
     try:
         server.start()
         yield server
     finally:
         server.stop()
+        if server.data_dir is not None:
+            shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------- the app ----

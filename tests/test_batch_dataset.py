@@ -191,3 +191,52 @@ def test_concurrent_views_of_a_spilled_dataset(backend: str) -> None:
         answers = list(pool.map(view, range(64)))
     expected_b = float(sum(range(1, 32)) + sum(range(1, 29)))
     assert answers == [[{"N": 59, "Q": 59.0}] if i % 2 == 0 else [{"N": 59, "Q": expected_b}] for i in range(64)]
+
+
+def test_a_chunk_expiring_between_plan_and_merge_is_rebuilt_not_expired(backend: str) -> None:
+    """The plan skips a chunk as cached, and it expires before the merge reads it: the build
+    runs the plan again (the expired chunk re-runs) instead of raising ``CacheExpired`` —
+    what a primary query answered as 410."""
+    from mesdash.core.batch.dataset import plan_hash
+    from mesdash.core.batch.store import ChunkStore
+    from mesdash.core.cache import get_l1
+    from mesdash.core.redis_client import get_redis
+
+    chunks = decompose_by_time_range(date(2026, 1, 1), date(2026, 3, 31), 31)
+    assert build_dataset("demo", "race", chunks, per_day, now=lambda: NOW).rows == 180
+    store = ChunkStore("demo", plan_hash("race", chunks))
+
+    def expire(index: int) -> None:
+        client = get_redis()
+        if client is not None:
+            client.delete(store.chunk_key(index))
+        else:
+            get_l1().delete(store.chunk_key(index))
+
+    expire(2)  # chunk 2 re-runs; while it runs, chunk 0 (skipped as cached) expires
+    calls: list[int] = []
+
+    def racing(chunk: Chunk, max_rows: int | None) -> pa.Table:
+        calls.append(chunk.index)
+        if calls == [2]:
+            expire(0)
+        return per_day(chunk, max_rows)
+
+    info = build_dataset("demo", "race", chunks, racing, now=lambda: NOW)
+    assert (info.rows, info.quality["status"]) == (180, "complete")
+    assert calls == [2, 0]  # the second plan run re-ran only the expired chunk
+    assert query_dataset("demo", "race", "SELECT COUNT(*) AS n FROM dataset")[0] == [{"N": 180}]
+
+
+def test_usable_dataset_is_none_once_any_piece_is_gone(backend: str) -> None:
+    from mesdash.core.batch.dataset import usable_dataset
+
+    spool = QuerySpool()
+    chunks = decompose_by_time_range(date(2026, 1, 1), date(2026, 1, 31), 31)
+    kept = build_dataset("demo", "whole", chunks, per_day, now=lambda: NOW)
+    spilled = build_dataset("demo", "half", chunks, per_day, max_total_rows=1, spool=spool, now=lambda: NOW)
+    assert usable_dataset("demo", "whole") == kept and usable_dataset("demo", "half") == spilled
+    spool.path_for("demo", "half").unlink()  # info kept, spool file gone
+    assert dataset_info("demo", "half") is not None and usable_dataset("demo", "half") is None
+    drop_dataset("demo", "whole")
+    assert usable_dataset("demo", "whole") is None

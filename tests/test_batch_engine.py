@@ -32,6 +32,7 @@ from mesdash.core.batch import (
     query_hash,
     read_progress,
 )
+from mesdash.core.batch.engine import PlanResult
 from mesdash.core.batch.plan import plan_params
 from mesdash.core.batch.store import ChunkStore
 from mesdash.core.redis_client import get_redis, key
@@ -458,4 +459,115 @@ def test_chunk_the_local_store_cannot_hold_is_failed(
     result = execute_plan(month_chunks(3), fn, query_hash="h14", cache_prefix="big")
     assert result.failed == [1] and result.status == "partial"
     assert merge_chunks("big", "h14").rows == 6
+    next(gen, None)
+
+
+# ------------------------------------------------------------- TTLs and the plan lock --
+def test_chunk_ttl_is_a_setting_and_meta_lives_as_long_as_the_longest_chunk(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Id chunks live ``BATCH_CHUNK_TTL``; the progress record no longer than the longest-lived
+    chunk of its plan (it lived 900 s beside 60 s chunks)."""
+    monkeypatch.setenv("BATCH_CHUNK_TTL", "120")
+    monkeypatch.setenv("BATCH_CLOSED_CHUNK_TTL", "60")
+    reset_settings()
+    assert get_settings().batch_chunk_ttl == 120
+    execute_plan(decompose_by_ids(["a", "b", "c"], 2), simple_fn, query_hash="h20", cache_prefix="ids")
+    execute_plan(month_chunks(2), simple_fn, query_hash="h21", cache_prefix="days", now=lambda: NOW)
+    if backend == "redis":
+        client = get_redis()
+        assert client is not None
+        ids, days = ChunkStore("ids", "h20"), ChunkStore("days", "h21")
+        assert 110_000 < (ids.ttl_ms(0) or 0) <= 120_000 and 110_000 < (ids.ttl_ms(1) or 0) <= 120_000
+        assert 110_000 < client.pttl(ids.meta_key) <= 120_000
+        assert 50_000 < (days.ttl_ms(1) or 0) <= 60_000  # closed time chunks
+        assert 50_000 < client.pttl(days.meta_key) <= 60_000
+    else:
+        assert read_progress("ids", "h20") is not None and read_progress("days", "h21") is not None
+
+
+@pytest.mark.timeout(60)
+def test_a_dead_holders_plan_lock_holds_a_plan_only_until_its_lease_ends(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path
+) -> None:
+    """A run whose lock delete never arrived (Redis down at its end, or the process killed)
+    leaves its lock behind: the next run of the plan waits for that lease to end
+    (``CACHE_LEASE_SECONDS``), not for ``CACHE_FOLLOWER_WAIT_SECONDS`` (600 s here) — the lock
+    used to live twice ``DB_SLOW_CALL_TIMEOUT_MS`` (600 s), and so did the wait."""
+    from mesdash.core.batch import store as store_module
+    from mesdash.core.cache.singleflight import RedisLease
+
+    monkeypatch.setenv("CACHE_FOLLOWER_WAIT_SECONDS", "600")
+    gen = use_backend(monkeypatch, "redis", redis_url, tmp_path / "spool")
+    next(gen)
+    client = get_redis()
+    assert client is not None
+    lock = key("batch", "dead", "h22", "lock")
+
+    class LostDelete(RedisLease):
+        def release(self) -> None:  # renewal stops, the delete never reaches Redis
+            self._stop.set()
+
+    monkeypatch.setattr(store_module, "RedisLease", LostDelete)
+    execute_plan(month_chunks(2), simple_fn, query_hash="h22", cache_prefix="dead")
+    dead_token = client.get(lock)
+    assert dead_token is not None and 0 < client.pttl(lock) <= get_settings().cache_lease_seconds * 1000
+    monkeypatch.setattr(store_module, "RedisLease", RedisLease)
+
+    seen: list[bytes | None] = []
+
+    def fn(chunk: Chunk, max_rows: int | None) -> pa.Table:
+        seen.append(client.get(lock))
+        return rows_for(chunk)
+
+    done: list[PlanResult] = []
+    run = threading.Thread(
+        target=lambda: done.append(
+            execute_plan(month_chunks(2), fn, query_hash="h22", cache_prefix="dead", skip_cached=False)
+        )
+    )
+    run.start()
+    run.join(20)  # the caller's deadline
+    assert not run.is_alive(), "the plan still waits on a dead holder's lock"
+    assert done[0].status == "completed" and done[0].executed == [0, 1]
+    assert seen and all(v not in (None, dead_token) for v in seen)  # ran under its own lease
+    assert not client.exists(lock)  # and deleted it at the end
+    next(gen, None)
+
+
+@pytest.mark.timeout(60)
+def test_a_live_holder_keeps_its_plan_lock_past_the_lease_and_waiters_wait(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path
+) -> None:
+    """The holder's thread renews its short lease: a second run waits while the first runs
+    (longer than several leases), then finds its chunks cached."""
+    monkeypatch.setenv("CACHE_LEASE_SECONDS", "0.3")
+    gen = use_backend(monkeypatch, "redis", redis_url, tmp_path / "spool")
+    next(gen)
+    release = threading.Event()
+    calls: list[int] = []
+
+    def slow(chunk: Chunk, max_rows: int | None) -> pa.Table:
+        calls.append(chunk.index)
+        release.wait(20)
+        return rows_for(chunk)
+
+    chunks = month_chunks(1)
+    results: list[object] = []
+    first = threading.Thread(target=lambda: results.append(execute_plan(chunks, slow, query_hash="h24", cache_prefix="live")))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert calls == [0]
+    second = threading.Thread(target=lambda: results.append(execute_plan(chunks, slow, query_hash="h24", cache_prefix="live")))
+    second.start()
+    second.join(1.5)  # five leases
+    assert second.is_alive() and calls == [0]  # still waiting: the lease was renewed
+    release.set()
+    first.join(20)
+    second.join(20)
+    assert not first.is_alive() and not second.is_alive()
+    assert calls == [0]  # the second run found the chunk cached
+    assert sorted(r.skipped for r in results) == [[], [0]]  # type: ignore[attr-defined]
     next(gen, None)

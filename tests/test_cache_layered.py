@@ -478,3 +478,55 @@ def test_redis_hung_costs_one_timeout_then_recovers(
     assert direct.get(cache.redis_key("k")) is not None
     direct.close()
     assert compute.calls == 1
+
+
+# --- a Redis outage with an append-only file: leases outlive their leaders ------------------
+@pytest.mark.timeout(90)
+def test_lease_of_a_leader_that_failed_during_a_redis_outage_ends_after_the_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis stops while a leader computes; its result and its lease delete never arrive.
+    Redis comes back from its append-only file with the lease (and its expiry): a follower in
+    another process waits only until that lease ends — not ``follower_wait_seconds`` (60 s
+    here) — and then computes. While Redis was away the leader kept renewing (it lost
+    nothing by one failed renewal)."""
+    from faults import private_redis as private_server
+
+    with private_server(appendonly=True) as server:
+        _point_at(monkeypatch, server.url, f"test-cache-{uuid.uuid4().hex[:12]}")
+        leader = new_cache(lease_seconds=3.0, l2=L2(backoff_seconds=0.2))
+        follower = new_cache(lease_seconds=3.0, follower_wait_seconds=60, l2=L2(backoff_seconds=0.2))
+        lease_key = leader.redis_key("k") + ":lease"
+        direct = redis.Redis.from_url(server.url)
+        go = threading.Event()
+
+        def compute() -> str:
+            go.wait(20)
+            return "leader"
+
+        led: list[str] = []
+        thread = threading.Thread(target=lambda: led.append(leader.get_or_compute("k", compute, ttl=60)))
+        thread.start()
+        _wait_for_lease(direct, lease_key)
+        server.stop()
+        time.sleep(1.2)  # a renewal (every lease/3 = 1 s) fails meanwhile
+        server.start()  # the lease is back from the append-only file
+        time.sleep(3.5)  # longer than the lease: still there only because the leader renewed
+        assert 0 < direct.pttl(lease_key) <= 3000  # ... through the outage
+        server.stop()
+        go.set()
+        thread.join(20)
+        assert led == ["leader"]  # its caller got the value; Redis got neither it nor the delete
+        server.start()
+        assert direct.exists(lease_key) and not direct.exists(leader.redis_key("k"))
+        reset_l2_backoff()
+
+        answers: list[str] = []
+        other = threading.Thread(target=lambda: answers.append(follower.get_or_compute("k", lambda: "follower", ttl=60)))
+        other.start()
+        other.join(20)  # the follower's caller's deadline
+        assert not other.is_alive(), "the follower still waits on the dead leader's lease"
+        assert answers == ["follower"]
+        stats = follower.stats()
+        assert stats["lease_waits"] == 1 and stats["lease_timeouts"] == 0 and stats["computes"] == 1
+        direct.close()

@@ -27,6 +27,7 @@ from faults import (
     wait_until,
 )
 from mesdash.admin.auth import hash_token
+from mesdash.core.cache import reset_l2_backoff
 from mesdash.core.resilience.errors import QueryTimeout
 from mesdash.web.summary import clear_summary_cache
 
@@ -386,3 +387,56 @@ def test_redis_stopped_is_degraded_and_answers_still_served(
 
         redis_server.start()  # same port: the client reconnects by itself
         wait_until(lambda: client.get("/health").json()["status"] == "healthy", 5, what="healthy again")
+
+
+def test_primary_query_failed_by_a_redis_outage_holds_no_later_request(
+    env: dict[str, str], pg: PrivatePostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A primary query that held its plan's lock when Redis went down fails with the designed
+    503; Redis keeps its keys across the restart (appendonly, as in the stress setup), so the
+    dead leader's lock is still there — the same query sent after the restart must not wait
+    on it (it did, up to twice ``DB_SLOW_CALL_TIMEOUT_MS``: 600 s), only until the dead
+    leader's lease (``CACHE_LEASE_SECONDS``, 10 s as in production) ran out."""
+    import redis
+
+    url = "/api/resource-history/query"
+    body = {"start_date": "2026-06-20", "end_date": "2026-06-30"}
+    # a waiter would give up on a live lease after 60 s: here only the lease's end frees it
+    lease = {"CACHE_LEASE_SECONDS": "10", "CACHE_FOLLOWER_WAIT_SECONDS": "60"}
+    with (
+        private_redis(appendonly=True) as redis_server,
+        app_client(monkeypatch, **env, MESDASH_REDIS_URL=redis_server.url, **lease) as client,
+    ):
+        direct = redis.Redis.from_url(redis_server.url)
+        answers: dict[str, Any] = {}
+
+        def post(name: str) -> threading.Thread:
+            thread = threading.Thread(target=lambda: answers.update({name: client.post(url, json=body)}))
+            thread.start()
+            return thread
+
+        held = TableLock(pg, "dwh.DW_MES_RESOURCESTATUS_SHIFT")  # the leader waits inside its plan
+        try:
+            leader = post("leader")
+            wait_until(lambda: bool(direct.keys("*:batch:resource:*:lock")), 20, what="plan lock taken")
+            redis_server.stop()
+        finally:
+            held.release()
+        leader.join(90)
+        assert not leader.is_alive()
+        _problem(answers["leader"], 503, "REDIS_UNAVAILABLE")
+        assert int(answers["leader"].headers["Retry-After"]) > 0
+
+        redis_server.start()  # same port, same append-only file: the leader's keys are back
+        [lock] = direct.keys("*:batch:resource:*:lock")  # the dead leader's, with its expiry
+        assert 0 < direct.pttl(lock) <= 10_000
+        wait_until(lambda: client.get("/health").json()["status"] == "healthy", 15, what="healthy again")
+        reset_l2_backoff()  # as once CACHE_L2_BACKOFF_SECONDS passed: the follower meets the lease
+        follower = post("follower")
+        follower.join(30)  # the client's deadline, far below the stress suite's 60 s
+        if follower.is_alive():
+            redis_server.stop()  # ends the wait, so the app can close
+            follower.join(60)
+            pytest.fail("the query sent after the outage was still waiting at its deadline")
+        assert answers["follower"].status_code == 200, answers["follower"].text
+        assert answers["follower"].json()["quality"]["status"] == "complete"

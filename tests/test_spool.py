@@ -219,3 +219,40 @@ def test_size_cap_warns_then_refuses(backend: str, caplog: pytest.LogCaptureFixt
         over.write_table("reject", "d", table(1))
     spool.drop("reject", "a")
     assert spool.write_table("reject", "c", table(2000)).rows == 2000
+
+
+def test_reader_and_cleanup_during_a_rewrite_never_remove_the_new_entry(
+    backend: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset rewritten after its entry expired: a view's ``lookup`` and a cleanup pass
+    that look between the rewrite's rename and its pointer update see the old, expired
+    pointer beside the new file. They used to drop both — the dataset just built was gone.
+    Now they check again under the entry lock and find the new entry."""
+    spool = QuerySpool(clock=clock)
+    spool.write_table("resource", "q9", table(3), ttl_seconds=10)
+    clock.now += 20  # the old entry expired
+    others: list[threading.Thread] = []
+    seen: dict[str, object] = {}
+    save = QuerySpool._save_meta
+
+    def save_late(self: QuerySpool, entry: object) -> None:
+        reader = threading.Thread(target=lambda: seen.update(lookup=QuerySpool(clock=clock).lookup("resource", "q9")))
+        sweeper = threading.Thread(target=lambda: seen.update(cleanup=QuerySpool(clock=clock).cleanup()))
+        others.extend((reader, sweeper))
+        for thread in others:
+            thread.start()
+        for thread in others:
+            thread.join(0.5)  # they look now, while the file is new and the pointer old
+        save(self, entry)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(QuerySpool, "_save_meta", save_late)
+    entry = spool.write_table("resource", "q9", table(50), ttl_seconds=60)
+    monkeypatch.setattr(QuerySpool, "_save_meta", save)
+    for thread in others:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in others)
+    assert seen["lookup"] == entry  # the reader got the new entry
+    report = seen["cleanup"]
+    assert (report.expired, report.orphans) == (0, 0)  # type: ignore[attr-defined]
+    assert spool.lookup("resource", "q9") == entry
+    assert spool.read("resource", "q9").num_rows == 50  # type: ignore[union-attr]

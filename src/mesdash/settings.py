@@ -168,6 +168,7 @@ class Settings(BaseSettings):
     query_spool_max_bytes: int = 20 * 1024**3
     # >>> batch engine, spill and spool (core/batch) >>>
     batch_open_chunk_ttl: int = 300  # the chunk holding today's factory day: never cached longer
+    batch_chunk_ttl: int = 900  # id chunks (lot batches) cached this long; the open chunk at most this
     reject_engine_spill_enabled: bool = True  # merge_chunks may spill to a Parquet file
     reject_engine_max_total_rows: int = 1_000_000  # merged result above this: spilled to Parquet
     reject_engine_max_result_mb: int = 64  # ... or above this many MB of Arrow memory
@@ -187,7 +188,8 @@ class Settings(BaseSettings):
     cache_l1_max_entries: int = 4096  # process-wide L1: entries ...
     cache_l1_max_bytes: int = 256 * 1024**2  # ... and bytes of encoded values
     cache_lease_seconds: float = 10.0  # cross-process single-flight lease (renewed by its leader)
-    cache_follower_wait_seconds: float = 90.0  # longest a follower waits before computing itself
+    # longest a follower (of the cache, or of a batch plan's lock) waits before computing itself
+    cache_follower_wait_seconds: float = 90.0
     cache_follower_poll_seconds: float = 0.05  # first poll interval of a waiting follower (backs off)
     cache_l2_backoff_seconds: float = 5.0  # after a Redis error, L1 only for this long
 

@@ -40,6 +40,7 @@ def soak_env(ttl: int, rate_window: int, spill_rows: int | None, l1_bytes: int |
         "TRACE_JOB_TTL_SECONDS": str(ttl),
         "BATCH_CLOSED_CHUNK_TTL": str(ttl),
         "BATCH_OPEN_CHUNK_TTL": str(ttl),
+        "BATCH_CHUNK_TTL": str(ttl),
         "QUERY_SPOOL_TTL_SECONDS": str(ttl),
         "QUERY_SPOOL_CLEANUP_INTERVAL_SECONDS": "5",
     }

@@ -7,12 +7,16 @@ or a Parquet file in the query spool when the merge spilled or the cache refused
 ``store_dataset`` keeps a table computed some other way. ``open_dataset`` yields a DuckDB
 connection where the dataset is the table ``dataset``; ``query_dataset`` runs one SQL text
 (``:name`` binds) over it. A dataset whose info, Arrow copy or spool file is gone is
-``CacheExpired`` (410): the caller runs the primary query again.
+``CacheExpired`` (410) to a view: the caller runs the primary query again. The primary query
+itself never is: ``build_dataset`` runs the plan again when a cached chunk expired between
+the plan and the merge, and ``usable_dataset`` (not ``dataset_info``) is what a caller that
+would reuse a kept dataset asks — None when any piece of it is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import uuid
@@ -39,7 +43,9 @@ from mesdash.core.resilience.bulkhead import Bulkhead
 from mesdash.core.resilience.errors import CacheExpired, MesdashError
 from mesdash.settings import get_settings
 
+log = logging.getLogger(__name__)
 TABLE = "dataset"
+BUILD_ATTEMPTS = 3  # plan + merge; the last one re-runs every chunk (see build_dataset)
 L1_SECONDS = 300  # a process keeps a build's Arrow bytes this long after reading them
 REPLACED_GRACE_SECONDS = 60  # a replaced build's Arrow copy lives on this long
 
@@ -188,31 +194,43 @@ def build_dataset(
 
     The chunk cache is keyed by ``plan_hash(query_id, chunks)``: a request whose plan
     changed (other lots behind a wildcard, another grain) never reuses a chunk of the old
-    plan under the same index."""
+    plan under the same index.
+
+    A chunk the plan skipped as cached may expire before the merge reads it (its TTL ran
+    out in between): the plan runs again — the expired chunks re-run — and the last attempt
+    re-runs every chunk, so the merge reads only fresh ones. It is never ``CacheExpired``."""
     _check(prefix, query_id)
     chunk_hash = plan_hash(query_id, chunks)
-    plan = execute_plan(
-        chunks,
-        query_fn,
-        parallel=parallel,
-        query_hash=chunk_hash,
-        cache_prefix=prefix,
-        max_rows_per_chunk=max_rows_per_chunk,
-        bulkhead=bulkhead,
-        now=now,
-    )
     spool = spool or QuerySpool()
     ttl = get_settings().query_spool_ttl_seconds if ttl is None else ttl
-    merged = merge_chunks(
-        prefix,
-        chunk_hash,
-        spool=spool,
-        spool_namespace=prefix,
-        query_id=query_id,
-        max_total_rows=max_total_rows,
-        max_result_mb=max_result_mb,
-        spool_ttl_seconds=ttl,
-    )
+    for attempt in range(1, BUILD_ATTEMPTS + 1):
+        plan = execute_plan(
+            chunks,
+            query_fn,
+            parallel=parallel,
+            query_hash=chunk_hash,
+            skip_cached=attempt < BUILD_ATTEMPTS,
+            cache_prefix=prefix,
+            max_rows_per_chunk=max_rows_per_chunk,
+            bulkhead=bulkhead,
+            now=now,
+        )
+        try:
+            merged = merge_chunks(
+                prefix,
+                chunk_hash,
+                spool=spool,
+                spool_namespace=prefix,
+                query_id=query_id,
+                max_total_rows=max_total_rows,
+                max_result_mb=max_result_mb,
+                spool_ttl_seconds=ttl,
+            )
+            break
+        except CacheExpired as exc:
+            if attempt == BUILD_ATTEMPTS:
+                raise
+            log.info("dataset %s/%s: %s before the merge; running the plan again", prefix, query_id, exc)
     if merged.table is not None:
         table = merged.table if merged.rows or schema is None else schema.empty_table()
         return store_dataset(
@@ -253,10 +271,18 @@ def _publish(info: DatasetInfo, ttl: int) -> None:
 
 # ------------------------------------------------------------------ read ---------------
 def dataset_info(prefix: str, query_id: str) -> DatasetInfo | None:
-    """The kept dataset's info, or None when it is unknown or expired."""
+    """The kept dataset's info, or None when it is unknown or expired. The data it names may
+    be gone already: to reuse a kept dataset, ask ``usable_dataset``."""
     _check(prefix, query_id)
     raw = _get(_key(prefix, query_id, "info"))
     return DatasetInfo(**decode(raw)) if raw else None
+
+
+def usable_dataset(prefix: str, query_id: str) -> DatasetInfo | None:
+    """The kept dataset's info when its data (Arrow copy or spool file) is still there too;
+    None when any piece is gone — the caller builds it again rather than answer 410."""
+    info = dataset_info(prefix, query_id)
+    return info if info is not None and _available(info) else None
 
 
 def drop_dataset(prefix: str, query_id: str, spool: QuerySpool | None = None) -> None:
@@ -309,7 +335,11 @@ def open_dataset(
             # cursor of the shared connection sees, and concurrent views of one spilled
             # dataset then conflict (write-write on "dataset"); a registration is the
             # cursor's own and still scans the file lazily with pushdown.
-            con.register(TABLE, pyarrow.dataset.dataset(str(spool.path_for(prefix, query_id))))
+            try:
+                files = pyarrow.dataset.dataset(str(spool.path_for(prefix, query_id)))
+            except FileNotFoundError:  # expired and removed since the lookup
+                raise _expired(prefix, query_id) from None
+            con.register(TABLE, files)
         else:
             data = _get_arrow(info)
             if not data:
@@ -439,4 +469,5 @@ __all__ = [
     "query_dataset",
     "query_view",
     "store_dataset",
+    "usable_dataset",
 ]

@@ -5,7 +5,12 @@ free slow-query slots), checks each result's memory against ``BATCH_CHUNK_MAX_ME
 retries a transient warehouse error once, marks a failed chunk and carries on, and rewrites
 the progress record after every chunk. A time chunk that ends before today's factory day
 is *closed* and cached for ``BATCH_CLOSED_CHUNK_TTL``; the chunk holding today is cached
-for at most ``BATCH_OPEN_CHUNK_TTL``; id chunks for ``chunk_ttl``.
+for at most ``BATCH_OPEN_CHUNK_TTL``; id chunks for ``chunk_ttl`` (``BATCH_CHUNK_TTL``). The
+progress record lives as long as the longest-lived chunk of the plan, not longer.
+
+One plan runs once at a time across processes: ``ChunkStore.plan_lock``, a short lease its
+holder renews; a second caller waits for it at most ``CACHE_FOLLOWER_WAIT_SECONDS`` and then
+skips the chunks the holder cached — or, when the holder died, as soon as its lease ran out.
 """
 
 from __future__ import annotations
@@ -145,23 +150,26 @@ def execute_plan(
     query_hash: str | None = None,
     skip_cached: bool = True,
     cache_prefix: str = "",
-    chunk_ttl: int = 900,
+    chunk_ttl: int | None = None,
     max_rows_per_chunk: int | None = None,
     *,
     bulkhead: Bulkhead | None = None,
     now: Callable[[], datetime] = datetime.now,
 ) -> PlanResult:
-    """Run every chunk not already cached; returns what ran, what failed, and the quality."""
+    """Run every chunk not already cached; returns what ran, what failed, and the quality.
+    ``chunk_ttl`` (default ``BATCH_CHUNK_TTL``) is the lifetime of id chunks and the cap of
+    the open time chunk's."""
+    settings = get_settings()
+    chunk_ttl = settings.batch_chunk_ttl if chunk_ttl is None else chunk_ttl
     qhash = query_hash or make_hash(plan_params(chunks), ordered=("chunks",))
     store = ChunkStore(cache_prefix, qhash)
     started = now()
     today = day_of(started)
     result = PlanResult(qhash, cache_prefix, len(chunks), as_of=started.isoformat(timespec="seconds"))
     ttls = {c.index: chunk_ttl_for(c, today, chunk_ttl) for c in chunks}
-    progress = _Progress(store, result, max([chunk_ttl, *ttls.values()]))
-    lease = get_settings().db_slow_call_timeout_ms / 1000 * 2
+    progress = _Progress(store, result, max(ttls.values(), default=chunk_ttl))
 
-    def one(chunk: Chunk, renew: Callable[[], None]) -> None:
+    def one(chunk: Chunk) -> None:
         failure: str | None = None
         try:
             table = _run_chunk(chunk, query_fn, max_rows_per_chunk)
@@ -180,9 +188,8 @@ def execute_plan(
                 if max_rows_per_chunk is not None and table.num_rows >= max_rows_per_chunk:
                     result.truncated_ranges.append(chunk.label)
             progress.publish(running=True)
-        renew()
 
-    with store.plan_lock(lease, lease) as renew:
+    with store.plan_lock(settings.cache_follower_wait_seconds):
         # a cached chunk that hit the row limit stays marked truncated (never "complete")
         was_truncated = set((store.read_meta() or {}).get("truncated_ranges", []))
         todo = []
@@ -197,10 +204,10 @@ def execute_plan(
         workers = effective_parallelism(parallel, bulkhead) if len(todo) > 1 else 1
         if workers == 1:
             for chunk in todo:
-                one(chunk, renew)
+                one(chunk)
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
-                for future in [pool.submit(one, c, renew) for c in todo]:
+                for future in [pool.submit(one, c) for c in todo]:
                     future.result()
         labels = {c.index: c.label for c in chunks}
         result.failed.sort()

@@ -8,6 +8,13 @@ sidecar next to the file. Writes go to a ``.tmp`` file renamed into place. Ids m
 strict pattern (no path traversal). An expired, missing or mismatched entry is dropped and
 ``lookup`` answers None: the caller re-queries. ``cleanup`` removes expired entries,
 orphaned files and stale ``.tmp`` files under a lock (Redis lock, or a file lock).
+
+What changes an entry is serialized per namespace by a file lock (``.entries.lock`` in the
+namespace's folder): a writer's rename and pointer update, and every removal — a ``lookup``
+that found the entry inconsistent, ``drop``, ``cleanup`` — which checks the entry again
+under the lock. Without it a reader that looked between a rewrite's rename and its pointer
+update saw a size mismatch and deleted the new file, and cleanup could take a file just
+renamed into place for an orphan: the dataset just built was gone (410) at once.
 The total size is capped by ``QUERY_SPOOL_MAX_BYTES``: a warning above
 ``QUERY_SPOOL_WARN_RATIO`` of it, ``SpoolFull`` past it.
 """
@@ -44,6 +51,7 @@ log = logging.getLogger(__name__)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 SUFFIX = ".parquet"
 META_SUFFIX = ".meta.json"
+ENTRY_LOCK = ".entries.lock"
 
 
 class SpoolFull(MesdashError):
@@ -92,6 +100,13 @@ class SpoolEntry:
         )
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
 @dataclass
 class CleanupReport:
     expired: int = 0
@@ -128,6 +143,14 @@ class QuerySpool:
     def _meta_key(self, namespace: str, query_id: str) -> str:
         return key("spool", namespace, query_id)
 
+    @contextlib.contextmanager
+    def _entry_lock(self, namespace: str) -> Iterator[None]:
+        """Held while an entry of ``namespace`` is replaced or removed (never nested)."""
+        folder = self.root / namespace
+        folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder / ENTRY_LOCK)):
+            yield
+
     # ------------------------------------------------------------ metadata -------------
     def _save_meta(self, entry: SpoolEntry) -> None:
         if self.redis is not None:
@@ -158,6 +181,10 @@ class QuerySpool:
     def drop(self, namespace: str, query_id: str) -> None:
         """Remove a dataset's file and pointer (missing parts are fine)."""
         path = self.path_for(namespace, query_id)
+        with self._entry_lock(namespace):
+            self._drop(namespace, query_id, path)
+
+    def _drop(self, namespace: str, query_id: str, path: Path) -> None:
         if self.redis is not None:
             self.redis.delete(self._meta_key(namespace, query_id))
         for p in (path, self._sidecar(path)):
@@ -214,7 +241,14 @@ class QuerySpool:
             writer = None
             size = tmp.stat().st_size
             self._check_cap(used, size)
-            os.replace(tmp, path)
+            assert schema is not None
+            now = self.clock()
+            entry = SpoolEntry(
+                namespace, query_id, str(path), rows, columns_hash(schema), size, now, now + ttl
+            )
+            with self._entry_lock(namespace):  # no reader or cleanup sees the file without its pointer
+                os.replace(tmp, path)
+                self._save_meta(entry)
         except BaseException:
             if writer is not None:
                 with contextlib.suppress(Exception):
@@ -224,10 +258,6 @@ class QuerySpool:
             raise
         if used + size > self.warn_ratio * self.max_bytes:
             log.warning("query spool at %d of %d bytes after %s", used + size, self.max_bytes, query_id)
-        now = self.clock()
-        assert schema is not None
-        entry = SpoolEntry(namespace, query_id, str(path), rows, columns_hash(schema), size, now, now + ttl)
-        self._save_meta(entry)
         return entry
 
     def write_table(
@@ -242,6 +272,23 @@ class QuerySpool:
         """The entry when its pointer, file, size and columns agree and it has not expired;
         otherwise the leftovers are dropped and None says: re-query."""
         path = self.path_for(namespace, query_id)
+        entry, reason = self._check(namespace, query_id, path, expected_columns_hash)
+        if reason is None:
+            return entry
+        with self._entry_lock(namespace):
+            # again, under the lock: a writer may have been between its rename and its pointer
+            entry, reason = self._check(namespace, query_id, path, expected_columns_hash)
+            if reason is None:
+                return entry
+            if entry is not None or path.exists():
+                log.info("query spool %s/%s dropped: %s", namespace, query_id, reason)
+                self._drop(namespace, query_id, path)
+        return None
+
+    def _check(
+        self, namespace: str, query_id: str, path: Path, expected_columns_hash: str | None
+    ) -> tuple[SpoolEntry | None, str | None]:
+        """The entry and None, or what is wrong with it."""
         entry = self._load_meta(namespace, query_id)
         reason = None
         if entry is None:
@@ -250,7 +297,7 @@ class QuerySpool:
             reason = "expired"
         elif (entry.namespace, entry.query_id) != (namespace, query_id) or not path.exists():
             reason = "file missing"
-        elif path.stat().st_size != entry.size:
+        elif _size(path) != entry.size:
             reason = "size mismatch"
         else:
             try:
@@ -259,12 +306,7 @@ class QuerySpool:
                 file_hash = ""
             if file_hash != entry.columns_hash or expected_columns_hash not in (None, file_hash):
                 reason = "columns mismatch"
-        if reason is not None:
-            if entry is not None or path.exists():
-                log.info("query spool %s/%s dropped: %s", namespace, query_id, reason)
-                self.drop(namespace, query_id)
-            return None
-        return entry
+        return entry, reason
 
     def read(self, namespace: str, query_id: str) -> pa.Table | None:
         entry = self.lookup(namespace, query_id)
@@ -330,19 +372,26 @@ class QuerySpool:
                     continue
                 if name.endswith(SUFFIX) and ID_PATTERN.match(name[: -len(SUFFIX)]):
                     query_id = name[: -len(SUFFIX)]
-                    entry = self._load_meta(namespace, query_id) if ID_PATTERN.match(namespace) else None
-                    if entry is None:
+                    if not ID_PATTERN.match(namespace):  # no writer can use this folder
                         path.unlink()
                         report.orphans += 1
-                    elif entry.expires_at <= now:
-                        self.drop(namespace, query_id)
-                        report.expired += 1
-                elif (
-                    name.endswith(META_SUFFIX)
-                    and not path.with_name(name[: -len(META_SUFFIX)] + SUFFIX).exists()
-                ):
-                    path.unlink()
-                    report.orphans += 1
+                        continue
+                    entry = self._load_meta(namespace, query_id)
+                    if entry is not None and entry.expires_at > now:
+                        continue
+                    with self._entry_lock(namespace):
+                        entry = self._load_meta(namespace, query_id)  # a writer may just have renewed it
+                        if entry is None:
+                            path.unlink()
+                            report.orphans += 1
+                        elif entry.expires_at <= now:
+                            self._drop(namespace, query_id, path)
+                            report.expired += 1
+                elif name.endswith(META_SUFFIX):
+                    with self._entry_lock(namespace):
+                        if not path.with_name(name[: -len(META_SUFFIX)] + SUFFIX).exists():
+                            path.unlink()
+                            report.orphans += 1
 
     def start_cleanup_loop(self, stop: threading.Event, interval: float | None = None) -> threading.Thread:
         """A daemon thread running ``cleanup`` every ``interval`` seconds until ``stop`` is set."""

@@ -1,7 +1,11 @@
 """Where a plan's chunks and progress live.
 
 With Redis: chunk ``i`` is Arrow IPC at ``{ns}:batch:{prefix}:{hash}:chunk:{i}``, progress is
-the hash ``{ns}:batch:{prefix}:{hash}:meta``, the plan lock is a Redis lock. Without Redis
+the hash ``{ns}:batch:{prefix}:{hash}:meta``, the plan lock a short Redis lease
+(``{ns}:batch:{prefix}:{hash}:lock``, ``CACHE_LEASE_SECONDS``) that a thread of its holder
+renews while the plan runs — so the lock of a holder that died, or failed while Redis was
+down and could not delete it, runs out within that bound, also when Redis kept the key
+across a restart (append-only file). Without Redis
 (embedded demo): chunks live in the process's bounded L1, progress in a JSON sidecar file
 under the spool directory, the lock is a file lock. Every key goes through
 ``redis_client.key``.
@@ -27,6 +31,8 @@ from filelock import Timeout as FileLockTimeout
 
 from mesdash.core.cache.codec import decode, encode
 from mesdash.core.cache.l1 import get_l1
+from mesdash.core.cache.l2 import L2
+from mesdash.core.cache.singleflight import LeaseState, RedisLease
 from mesdash.core.redis_client import get_redis, key
 from mesdash.settings import get_settings
 
@@ -153,29 +159,36 @@ class ChunkStore:
 
     # ------------------------------------------------------------------ lock -----------
     @contextlib.contextmanager
-    def plan_lock(self, lease_seconds: float, wait_seconds: float) -> Iterator[Any]:
-        """Hold the plan's lock (or proceed without it after ``wait_seconds``: the work is
-        idempotent, the lock only saves a duplicate run). Yields a ``renew()`` callable."""
+    def plan_lock(self, wait_seconds: float) -> Iterator[None]:
+        """Hold the plan's lock while the plan runs, or proceed without it after
+        ``wait_seconds`` (the work is idempotent; the lock only saves a duplicate run).
+
+        With Redis the lock is a ``RedisLease`` of ``CACHE_LEASE_SECONDS``, renewed by its
+        holder's thread and deleted (only while it still holds our token) at the end; a
+        waiter polls for it, so it goes on as soon as the holder finished or its lease ran
+        out — never waiting on a dead holder longer than the lease. Without Redis reachable
+        the plan runs unlocked (its chunk reads and writes then answer for Redis)."""
         if self.redis is not None:
-            lock = self.redis.lock(
-                key("batch", self.prefix, self.query_hash, "lock"),
-                timeout=lease_seconds,
-                blocking_timeout=wait_seconds,
-                thread_local=False,  # renewed from the pool threads
-            )
-            acquired = lock.acquire()
-
-            def renew() -> None:
-                if acquired:
-                    with contextlib.suppress(redis.RedisError):
-                        lock.reacquire()
-
+            settings = get_settings()
+            name = key("batch", self.prefix, self.query_hash, "lock")
+            lease = RedisLease(L2(), name, settings.cache_lease_seconds)
+            deadline = time.monotonic() + wait_seconds
+            interval = settings.cache_follower_poll_seconds
+            state = lease.acquire()
+            while state is LeaseState.HELD and (remaining := deadline - time.monotonic()) > 0:
+                time.sleep(min(interval, remaining))
+                interval = min(interval * 1.5, 0.5)
+                state = lease.acquire()
+            if state is LeaseState.HELD:
+                log.warning(
+                    "batch %s:%s: lock held for %.0fs, running without it",
+                    *(self.prefix, self.query_hash, wait_seconds),
+                )
             try:
-                yield renew
+                yield
             finally:
-                if acquired:
-                    with contextlib.suppress(redis.RedisError):
-                        lock.release()
+                if state is LeaseState.ACQUIRED:
+                    lease.release()
             return
         self._local_dir.mkdir(parents=True, exist_ok=True)
         flock = FileLock(str(self.sidecar.with_suffix(".lock")))
@@ -183,9 +196,9 @@ class ChunkStore:
             flock.acquire(timeout=wait_seconds)
         except FileLockTimeout:
             log.warning("batch %s:%s: lock busy, running without it", self.prefix, self.query_hash)
-            yield lambda: None
+            yield
             return
         try:
-            yield lambda: None
+            yield
         finally:
             flock.release()

@@ -9,7 +9,10 @@ leader renews while it computes and deletes when done — only while the lease s
 its own token (a Lua compare-and-delete). ``wait_for_leader`` is the follower's side: poll
 for the leader's L2 write until the value appears, the lease disappears (leader failed, or
 its result was not cacheable) or the wait bound passes; then the follower computes itself.
-A crashed leader process stops renewing, so its lease expires after ``lease_seconds``.
+A crashed leader process stops renewing, so its lease expires after ``lease_seconds``; so does
+the lease of a leader that failed while Redis was down (its delete never arrived) — the key
+keeps its expiry time across a Redis restart, so no follower waits on a dead leader longer
+than ``lease_seconds`` (plus one poll).
 """
 
 from __future__ import annotations
@@ -111,9 +114,12 @@ class RedisLease:
     def _renew(self) -> None:
         interval = self.millis / 3000.0
         while not self._stop.wait(interval):
-            renewed = self.l2.run(lambda client: client.eval(_RENEW, 1, self.key, self.token, self.millis), 0)
-            if not renewed:
-                return  # lost (expired, or Redis failed): followers may take over
+            renewed = self.l2.run(
+                lambda client: client.eval(_RENEW, 1, self.key, self.token, self.millis), None
+            )
+            if renewed == 0:
+                return  # lost (expired, or another holder's now): followers may take over
+            # None: Redis did not answer; try again — the lease runs out by itself meanwhile
 
     def release(self) -> None:
         self._stop.set()
