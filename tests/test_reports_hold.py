@@ -254,3 +254,17 @@ def test_today_snapshot(tiny_warehouse: Warehouse, local: None) -> None:
     assert snap["on_hold"]["all"]["holds"] == len(on_hold)
     assert snap["new"]["all"]["holds"] == len(new)
     assert snap["released"]["all"]["holds"] == len(released)
+
+
+def test_today_snapshot_whose_data_expired_is_read_again(tiny_warehouse: Warehouse, local: None) -> None:
+    """Within one refresh slot the snapshot's info is kept but its data expired: it is read
+    again (a new build), never answered 410."""
+    from mesdash.core.batch.dataset import _arrow_key
+    from mesdash.core.cache import get_l1
+
+    now = datetime(2026, 6, 30, 20, 0)
+    first = service.today_dataset(tiny_warehouse, now=lambda: now)
+    get_l1().delete(_arrow_key(first))  # the Arrow copy gone, the info not
+    again = service.today_dataset(tiny_warehouse, now=lambda: now + timedelta(seconds=5))
+    assert again.query_id == first.query_id and again.build_id != first.build_id
+    assert views.today(again)["snapshot"] == views.today(first)["snapshot"]

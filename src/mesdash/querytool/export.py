@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
-from mesdash.core.batch.csv_export import BOM, MEDIA_TYPE, csv_cell  # one cell format for every CSV
+from mesdash.core.batch.csv_export import BOM, MEDIA_TYPE, attachment, csv_cell  # one format for every CSV
 
 
 def rows_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> bytes:
@@ -22,15 +22,7 @@ def rows_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = Non
     return BOM + buffer.getvalue().encode("utf-8")
 
 
-def _disposition(filename: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{filename}"'}
-
-
 def csv_response(
     rows: Sequence[dict[str, Any]], filename: str, columns: Sequence[str] | None = None
 ) -> Response:
-    return Response(rows_csv(rows, columns), media_type=MEDIA_TYPE, headers=_disposition(filename))
-
-
-def csv_stream(chunks: Iterator[bytes], filename: str) -> StreamingResponse:
-    return StreamingResponse(chunks, media_type=MEDIA_TYPE, headers=_disposition(filename))
+    return Response(rows_csv(rows, columns), media_type=MEDIA_TYPE, headers=attachment(filename))

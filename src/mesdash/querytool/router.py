@@ -9,11 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mesdash.core.batch.csv_export import csv_stream
 from mesdash.core.db import Warehouse, get_warehouse
 from mesdash.core.jobs import accepted_response
-from mesdash.core.resilience.problem import jsonable_bytes, problem_responses
+from mesdash.core.resilience.problem import DB_ERRORS, json_response, problem_responses
 from mesdash.querytool import period, service, split_merge
-from mesdash.querytool.export import csv_response, csv_stream
+from mesdash.querytool.export import csv_response
 from mesdash.querytool.jobs import submit_keeping_result
 from mesdash.querytool.lot_equipment import lot_equipment
 from mesdash.querytool.schemas import (
@@ -26,7 +27,6 @@ from mesdash.querytool.schemas import (
 from mesdash.web.pages import render
 
 router = APIRouter(tags=["query-tool"])
-DB_ERRORS = ("DB_ERROR", "DB_UNAVAILABLE", "DB_POOL_EXHAUSTED", "DB_BUSY", "CIRCUIT_OPEN", "QUERY_TIMEOUT")
 Format = Annotated[OutputFormat, Query(description="json, or csv (UTF-8 with BOM)")]
 ContainerId = Annotated[str, Query(min_length=1, max_length=64, description="CONTAINERID of the lot")]
 JOB_202: dict[int | str, dict[str, Any]] = {
@@ -34,8 +34,13 @@ JOB_202: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _json(payload: object) -> Response:
-    return Response(jsonable_bytes(payload), media_type="application/json")
+def _answer(
+    result: dict[str, Any], format: OutputFormat, filename: str, rows: list[Any] | None = None
+) -> Response:
+    """``result`` as JSON, or its ``data`` rows (or ``rows``) as the CSV ``filename``."""
+    if format == "csv":
+        return csv_response(result["data"] if rows is None else rows, filename)
+    return json_response(result)
 
 
 @router.get("/query-tool", response_class=HTMLResponse, include_in_schema=False)
@@ -54,7 +59,7 @@ def equipment(
     limit: Annotated[int, Query(ge=1, le=1000)] = service.PICKER_MAX_ROWS,
     warehouse: Warehouse = Depends(get_warehouse),
 ) -> Response:
-    return _json(service.equipment_list(warehouse, q, limit))
+    return json_response(service.equipment_list(warehouse, q, limit))
 
 
 @router.post(
@@ -73,7 +78,7 @@ def equipment_period(
     info = period.build(warehouse, body)
     if format == "csv":
         return csv_stream(period.csv_bytes(info.query_id), f"equipment-{body.query_type}.csv")
-    return _json(period.view(info.query_id))
+    return json_response(period.view(info.query_id))
 
 
 @router.get(
@@ -90,7 +95,7 @@ def equipment_period_view(
 ) -> Response:
     if format == "csv":
         return csv_stream(period.csv_bytes(query_id), f"equipment-period-{query_id}.csv")
-    return _json(period.view(query_id, offset, limit))
+    return json_response(period.view(query_id, offset, limit))
 
 
 @router.get(
@@ -118,10 +123,8 @@ def adjacent_lots(
         max_each_side=max_each_side,
         window_days=window_days,
     )
-    if format == "csv":
-        rows = [lot for anchor in result["anchors"] for lot in anchor["lots"]]
-        return csv_response(rows, "adjacent-lots.csv")
-    return _json(result)
+    rows = [lot for anchor in result["anchors"] for lot in anchor["lots"]]
+    return _answer(result, format, "adjacent-lots.csv", rows)
 
 
 @router.post(
@@ -134,9 +137,7 @@ def lot_equipment_route(
     body: LotEquipmentRequest, format: Format = "json", warehouse: Warehouse = Depends(get_warehouse)
 ) -> Response:
     result = lot_equipment(warehouse, body.input_type, body.values, body.workcenter_groups)
-    if format == "csv":
-        return csv_response(result["data"], "lot-equipment.csv")
-    return _json(result)
+    return _answer(result, format, "lot-equipment.csv")
 
 
 @router.get(
@@ -157,9 +158,7 @@ def split_merge_history(
         submitted = submit_keeping_result(split_merge.FULL_JOB, params, split_merge.DATASET_PREFIX, query_id)
         return accepted_response(submitted)
     result = split_merge.fast_history(warehouse, container_id)
-    if format == "csv":
-        return csv_response(result["data"], "split-merge-history.csv")
-    return _json(result)
+    return _answer(result, format, "split-merge-history.csv")
 
 
 @router.get(
@@ -189,6 +188,4 @@ def equipment_recent_jobs(
     warehouse: Warehouse = Depends(get_warehouse),
 ) -> Response:
     result = service.recent_jobs(warehouse, equipment_id, days=days, limit=limit, as_of=as_of)
-    if format == "csv":
-        return csv_response(result["data"], "recent-jobs.csv")
-    return _json(result)
+    return _answer(result, format, "recent-jobs.csv")

@@ -21,7 +21,7 @@ from mesdash.core.batch.dataset import DatasetInfo, dataset_info
 from mesdash.core.db.warehouse import get_warehouse
 from mesdash.core.jobs import CANCELLED, FINISHED, JobContext, JobKind, accepted_response, submit
 from mesdash.core.jobs.store import get_store
-from mesdash.reports.params import DateRange, QueryFn, time_plan
+from mesdash.reports.params import DateRange, QueryFn, dataset_fields, time_plan
 from mesdash.settings import get_settings
 
 JOB_FUNC = "mesdash.reports.background:run_report_job"
@@ -86,5 +86,4 @@ def run_report_job(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.progress(total=total, completed=0, stage="querying")
     info = build(query, get_warehouse(), wrap=lambda fn: _counting(fn, ctx, total))
     ctx.progress(completed=total, stage="done")  # cached chunks were not counted; raises if cancelled
-    return {"query_id": info.query_id, "rows": info.rows, "chunks": info.chunks,
-            "spilled": info.spilled, "quality": info.quality, "as_of": info.as_of}
+    return dataset_fields(info)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from mesdash.core.db import Warehouse, get_warehouse
 from mesdash.core.jobs import Submitted, accepted_response, cancel, job_status
 from mesdash.core.ratelimit import client_identity, get_rate_limiter
-from mesdash.core.resilience.problem import jsonable_bytes, problem_responses
+from mesdash.core.resilience.problem import DB_ERRORS, json_response, problem_responses
 from mesdash.lineage.router import seed_ids
 from mesdash.trace.genealogy import genealogy_graph
 from mesdash.trace.resolve import resolve_lots
@@ -20,7 +20,6 @@ from mesdash.trace.stream import result_page, stream_job
 from mesdash.web.pages import render
 
 router = APIRouter(tags=["trace"])
-DB_ERRORS = ("DB_ERROR", "DB_UNAVAILABLE", "DB_POOL_EXHAUSTED", "DB_BUSY", "CIRCUIT_OPEN", "QUERY_TIMEOUT")
 ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {
         "description": "Too large to answer inline: a trace job "
@@ -31,10 +30,6 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 NDJSON = "application/x-ndjson"
 
 
-def _json(payload: object) -> Response:
-    return Response(jsonable_bytes(payload), media_type="application/json")
-
-
 @router.post(
     "/api/trace/seed-resolve",
     summary="Resolve lot ids, work orders, wafer lots or serials into container ids",
@@ -42,7 +37,7 @@ def _json(payload: object) -> Response:
     responses=problem_responses("TOO_MANY_IDS", "PAYLOAD_TOO_LARGE", *DB_ERRORS),
 )
 def seed_resolve(body: SeedResolveRequest, warehouse: Warehouse = Depends(get_warehouse)) -> Response:
-    return _json(resolve_lots(warehouse, body.input_type, body.values))
+    return json_response(resolve_lots(warehouse, body.input_type, body.values))
 
 
 @router.get("/trace", response_class=HTMLResponse, include_in_schema=False)
@@ -57,7 +52,7 @@ def trace_page(request: Request) -> Response:
     responses=problem_responses("TOO_MANY_IDS", "PAYLOAD_TOO_LARGE", *DB_ERRORS),
 )
 def genealogy(body: GenealogyRequest, warehouse: Warehouse = Depends(get_warehouse)) -> Response:
-    return _json(genealogy_graph(warehouse, seed_ids(body.container_ids)))
+    return json_response(genealogy_graph(warehouse, seed_ids(body.container_ids)))
 
 
 @router.post(
@@ -76,7 +71,7 @@ def trace_events(
     answer = trace_request(warehouse, body.container_ids, body.domains, body.lineage)
     if isinstance(answer, Submitted):
         return accepted_response(answer)
-    return _json(answer)
+    return json_response(answer)
 
 
 @router.get(
@@ -86,7 +81,7 @@ def trace_events(
     responses=problem_responses("NOT_FOUND"),
 )
 def trace_job_status(job_id: str) -> Response:
-    return _json(job_status(job_id))
+    return json_response(job_status(job_id))
 
 
 @router.delete(
@@ -96,7 +91,7 @@ def trace_job_status(job_id: str) -> Response:
     responses=problem_responses("NOT_FOUND"),
 )
 def trace_job_cancel(job_id: str) -> Response:
-    return _json(cancel(job_id))
+    return json_response(cancel(job_id))
 
 
 @router.get(
@@ -111,7 +106,7 @@ def trace_job_result(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> Response:
-    return _json(result_page(job_id, domain, offset, limit))
+    return json_response(result_page(job_id, domain, offset, limit))
 
 
 @router.get(

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from fastapi.responses import StreamingResponse
 
 from mesdash.core.batch.dataset import check_dataset, iter_dataset_batches
 
@@ -99,4 +100,14 @@ def dataset_csv(
     return _stream(iter_dataset_batches(prefix, query_id, sql, params, batch_rows))
 
 
-__all__ = ["BOM", "MEDIA_TYPE", "csv_cell", "dataset_csv", "header_line"]
+def attachment(filename: str) -> dict[str, str]:
+    """The ``Content-Disposition`` header of a download named ``filename``."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+def csv_stream(chunks: Iterator[bytes], filename: str) -> StreamingResponse:
+    """CSV bytes (e.g. ``dataset_csv``) streamed as the download ``filename``."""
+    return StreamingResponse(chunks, media_type=MEDIA_TYPE, headers=attachment(filename))
+
+
+__all__ = ["BOM", "MEDIA_TYPE", "attachment", "csv_cell", "csv_stream", "dataset_csv", "header_line"]

@@ -6,13 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from mesdash.core.jobs.runner import cancel, job_result, job_status
-from mesdash.core.resilience.problem import jsonable_bytes, problem_responses
+from mesdash.core.resilience.problem import json_response, problem_responses
 
 router = APIRouter(tags=["jobs"])
-
-
-def _json(payload: object) -> Response:
-    return Response(jsonable_bytes(payload), media_type="application/json")
 
 
 @router.get(
@@ -22,7 +18,7 @@ def _json(payload: object) -> Response:
     responses=problem_responses("NOT_FOUND"),
 )
 def get_job(job_id: str) -> Response:
-    return _json(job_status(job_id))
+    return json_response(job_status(job_id))
 
 
 @router.get(
@@ -32,7 +28,7 @@ def get_job(job_id: str) -> Response:
     responses=problem_responses("NOT_FOUND", "JOB_NOT_FINISHED"),
 )
 def get_job_result(job_id: str) -> Response:
-    return _json({"job_id": job_id, "result": job_result(job_id)})
+    return json_response({"job_id": job_id, "result": job_result(job_id)})
 
 
 @router.delete(
@@ -42,4 +38,4 @@ def get_job_result(job_id: str) -> Response:
     responses=problem_responses("NOT_FOUND"),
 )
 def delete_job(job_id: str) -> Response:
-    return _json(cancel(job_id))
+    return json_response(cancel(job_id))

@@ -134,6 +134,10 @@ PROBLEM_SCHEMA = {
 }
 
 
+# What a route that reads the warehouse may answer besides its own errors.
+DB_ERRORS = ("DB_ERROR", "DB_UNAVAILABLE", "DB_POOL_EXHAUSTED", "DB_BUSY", "CIRCUIT_OPEN", "QUERY_TIMEOUT")
+
+
 def problem_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: each listed code's status documented as problem+json."""
     out: dict[int | str, dict[str, Any]] = {}
@@ -175,6 +179,11 @@ def patch_openapi(app: FastAPI) -> None:
 def jsonable_bytes(payload: Any) -> bytes:
     """orjson with NaN → null (orjson's default), datetime → ISO 8601, Decimal → number."""
     return orjson.dumps(payload, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def json_response(payload: Any) -> Response:
+    """A 200 ``application/json`` answer serialized with ``jsonable_bytes``."""
+    return Response(jsonable_bytes(payload), media_type="application/json")
 
 
 def _default(value: Any) -> Any:

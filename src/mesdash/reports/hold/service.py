@@ -17,11 +17,11 @@ from typing import Any
 import pyarrow as pa
 
 from mesdash.core.batch import Chunk, query_hash
-from mesdash.core.batch.dataset import DatasetInfo, build_dataset, dataset_info
+from mesdash.core.batch.dataset import DatasetInfo, usable_dataset
 from mesdash.core.db.warehouse import Warehouse
 from mesdash.core.factory_day import day_of, range_bounds
 from mesdash.reports.hold.schemas import HoldQuery
-from mesdash.reports.params import Wrap, plan_grain, same, time_plan
+from mesdash.reports.params import Wrap, build_range, plan_grain
 from mesdash.settings import get_settings
 
 PREFIX = "hold"
@@ -65,24 +65,9 @@ def _build(
     ttl: int | None,
     wrap: Wrap | None = None,
 ) -> DatasetInfo:
-    end_ts = range_bounds(query.start_date, query.end_date)[1]
-    extra = {
-        "start_date": query.start_date.isoformat(),
-        "end_date": query.end_date.isoformat(),
-        "cutoff": min(end_ts, now).isoformat(timespec="seconds"),
-    }
-    return build_dataset(
-        PREFIX,
-        query_id,
-        time_plan(query),
-        (wrap or same)(chunk_query(wh)),
-        schema=SCHEMA,
-        parallel=parallel,
-        bulkhead=wh.bulkhead,
-        now=lambda: now,
-        extra=extra,
-        ttl=ttl,
-    )
+    cutoff = min(range_bounds(query.start_date, query.end_date)[1], now)
+    return build_range(PREFIX, query_id, query, chunk_query(wh), wh, schema=SCHEMA, now=lambda: now,
+                       parallel=parallel, wrap=wrap, ttl=ttl, cutoff=cutoff.isoformat(timespec="seconds"))
 
 
 def build(
@@ -93,8 +78,7 @@ def build(
     parallel: int = 1,
     wrap: Wrap | None = None,
 ) -> DatasetInfo:
-    """Run the primary query (cached chunks are reused) and keep the dataset; ``wrap``
-    decorates the chunk query function (a job counts chunks with it)."""
+    """Run the primary query and keep its dataset (``build_range``)."""
     return _build(query, query_id_for(query), wh, now(), parallel, None, wrap)
 
 
@@ -105,5 +89,5 @@ def today_dataset(wh: Warehouse, *, now: Callable[[], datetime] = datetime.now) 
     today: date = day_of(moment)
     query = HoldQuery(start_date=today, end_date=today)
     query_id = query_id_for(query, today_slot=int(moment.timestamp() // refresh))
-    info = dataset_info(PREFIX, query_id)
+    info = usable_dataset(PREFIX, query_id)  # kept, with its data: else built again, never 410
     return info or _build(query, query_id, wh, moment, 1, 4 * refresh)

@@ -26,6 +26,7 @@ from mesdash.core.factory_day import SHIFT, day_start, range_bounds
 from mesdash.core.resilience.errors import ValidationFailed
 from mesdash.reports.hold.schemas import HoldSelection, quality_reasons
 from mesdash.reports.hold.service import PREFIX, SCHEMA
+from mesdash.reports.params import check_page, envelope, order_by
 
 TYPES = ("quality", "non-quality")
 BUCKETS = ("<4h", "4-24h", "1-3d", ">3d")
@@ -112,14 +113,8 @@ def _run(
         return session.run(name, sel), session.info
 
 
-def _envelope(info: DatasetInfo, **body: Any) -> dict[str, Any]:
-    return {
-        "query_id": info.query_id,
-        "as_of": info.as_of,
-        "quality": info.quality,
-        "range": {k: info.extra[k] for k in ("start_date", "end_date", "cutoff")},
-        **body,
-    }
+def _envelope(info: DatasetInfo, sel: HoldSelection | None = None, **body: Any) -> dict[str, Any]:
+    return envelope(info, sel, range_keys=("start_date", "end_date", "cutoff"), **body)
 
 
 # ------------------------------------------------------------------ trend --------------
@@ -208,7 +203,7 @@ def summary(query_id: str, sel: HoldSelection) -> dict[str, Any]:
         "selected_qty": _num(sum(float(r["QTY"]) for r in durations_rows)),
         "avg_release_hours": released_hours / released_n if released_n else None,
     }
-    return _envelope(info, selection=sel.model_dump(mode="json"), kpis=kpis)
+    return _envelope(info, sel, kpis=kpis)
 
 
 def pareto(query_id: str, sel: HoldSelection) -> dict[str, Any]:
@@ -225,7 +220,7 @@ def pareto(query_id: str, sel: HoldSelection) -> dict[str, Any]:
         }
         for row in rows
     ]
-    return _envelope(info, selection=sel.model_dump(mode="json"), items=items)
+    return _envelope(info, sel, items=items)
 
 
 def durations(query_id: str, sel: HoldSelection) -> dict[str, Any]:
@@ -245,7 +240,7 @@ def durations(query_id: str, sel: HoldSelection) -> dict[str, Any]:
             }
             for bucket in BUCKETS
         ]
-    return _envelope(info, selection=sel.model_dump(mode="json"), buckets=out)
+    return _envelope(info, sel, buckets=out)
 
 
 def _hours(
@@ -256,28 +251,20 @@ def _hours(
 
 
 def _order(sort: str) -> str:
-    parts = []
-    for token in (t.strip() for t in sort.split(",") if t.strip()):
-        column, desc = token.lstrip("-+").upper(), token.startswith("-")
-        if column not in SORTABLE:
-            raise ValidationFailed(f"cannot sort by {column!r}")
-        parts.append(f"{column} {'DESC' if desc else 'ASC'}")
-    return ", ".join([*parts, "HISTORYMAINLINEID"])
+    return order_by(sort, SORTABLE, "HISTORYMAINLINEID")
 
 
 def rows_page(
     query_id: str, sel: HoldSelection, page: int = 1, page_size: int = 100, sort: str = "-HOLDTXNDATE"
 ) -> dict[str, Any]:
     """One page (1-based) of the selected records, with the total count."""
-    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"page must be ≥ 1 and page_size within 1..{MAX_PAGE_SIZE}")
+    check_page(page, page_size, MAX_PAGE_SIZE)
     with _session(query_id) as session:
         params = {"skip": (page - 1) * page_size, "take": page_size}
         rows = session.run("rows", sel, params=params, order=_order(sort))
         total = sum(int(r["HOLDS"]) for r in session.run("counts", sel))
         info = session.info
-    return _envelope(info, selection=sel.model_dump(mode="json"), page=page, page_size=page_size,
-                     total=total, sort=sort, rows=rows)
+    return _envelope(info, sel, page=page, page_size=page_size, total=total, sort=sort, rows=rows)
 
 
 def export_csv(query_id: str, sel: HoldSelection, sort: str = "HOLDTXNDATE") -> Iterator[bytes]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import pyarrow as pa
 
 from mesdash.core.batch import Chunk, query_hash
-from mesdash.core.batch.dataset import DatasetInfo, build_dataset
+from mesdash.core.batch.dataset import DatasetInfo
 from mesdash.core.db.query_builder import QueryBuilder
 from mesdash.core.db.warehouse import Warehouse
 from mesdash.reports.jobs.schemas import JobQuery
-from mesdash.reports.params import Wrap, plan_grain, same, time_plan
+from mesdash.reports.params import Wrap, build_range, plan_grain
 from mesdash.settings import get_settings
 
 PREFIX = "jobs"
@@ -61,21 +60,6 @@ def build(
     parallel: int = 1,
     wrap: Wrap | None = None,
 ) -> DatasetInfo:
-    """Run the primary query (cached chunks are reused) and keep the dataset; ``wrap``
-    decorates the chunk query function (a job counts chunks with it)."""
-    extra: dict[str, Any] = {
-        "start_date": query.start_date.isoformat(),
-        "end_date": query.end_date.isoformat(),
-        "machines": list(query.machines),
-    }
-    return build_dataset(
-        PREFIX,
-        query_id_for(query),
-        time_plan(query),
-        (wrap or same)(chunk_query(wh, query)),
-        schema=SCHEMA,
-        parallel=parallel,
-        bulkhead=wh.bulkhead,
-        now=now,
-        extra=extra,
-    )
+    """Run the primary query and keep its dataset (``build_range``)."""
+    return build_range(PREFIX, query_id_for(query), query, chunk_query(wh, query), wh, schema=SCHEMA,
+                       now=now, parallel=parallel, wrap=wrap, machines=list(query.machines))

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from mesdash.core.batch.csv_export import dataset_csv
-from mesdash.core.batch.dataset import DatasetInfo, check_dataset, query_dataset
+from mesdash.core.batch.dataset import check_dataset, query_dataset
 from mesdash.core.db.query_builder import QueryBuilder
 from mesdash.core.db.sql_loader import SQLLoader
 from mesdash.core.resilience.errors import NotFound, ValidationFailed
 from mesdash.reports.jobs.schemas import JobSelection
 from mesdash.reports.jobs.service import PREFIX
+from mesdash.reports.params import envelope, order_by, row_window
 
 DIMENSIONS = {
     "machine": "RESOURCENAME",
@@ -38,25 +39,8 @@ def _filters(sel: JobSelection, skip: str | None = None) -> tuple[str, dict[str,
     return qb.condition_sql(), qb.params
 
 
-def _envelope(info: DatasetInfo, sel: JobSelection | None = None, **body: Any) -> dict[str, Any]:
-    return {
-        "query_id": info.query_id,
-        "as_of": info.as_of,
-        "quality": info.quality,
-        "range": {k: info.extra[k] for k in ("start_date", "end_date")},
-        **({"selection": sel.model_dump(mode="json")} if sel is not None else {}),
-        **body,
-    }
-
-
 def _order(sort: str) -> str:
-    parts = []
-    for token in (t.strip() for t in sort.split(",") if t.strip()):
-        column, desc = token.lstrip("-+").upper(), token.startswith("-")
-        if column not in SORTABLE:
-            raise ValidationFailed(f"cannot sort by {column!r}")
-        parts.append(f"{column} {'DESC' if desc else 'ASC'}")
-    return ", ".join([*parts, "JOBID"])
+    return order_by(sort, SORTABLE, "JOBID")
 
 
 def jobs_page(
@@ -65,17 +49,15 @@ def jobs_page(
     """One page of jobs (1-based) with transaction counts; ``total`` jobs, ``export_rows``
     job × transaction rows of the same selection (what the CSV holds)."""
     condition, params = _filters(sel)
-    first = (page - 1) * page_size + 1
     sql = _loader.load("jobs_views/jobs", order=_order(sort), filters=condition)
-    rows, info = query_dataset(PREFIX, query_id, sql,
-                               {**params, "first_row": first, "last_row": first + page_size - 1})
+    rows, info = query_dataset(PREFIX, query_id, sql, {**params, **row_window(page, page_size)})
     total = int(rows[0]["TOTAL__"]) if rows else 0
     export_rows = int(rows[0]["EXPORT_TOTAL__"]) if rows else 0
     for row in rows:
         for helper in ("RN__", "TOTAL__", "EXPORT_TOTAL__"):
             row.pop(helper, None)
-    return _envelope(info, sel, page=page, page_size=page_size, total=total, export_rows=export_rows,
-                     sort=sort, rows=rows)
+    return envelope(info, sel, page=page, page_size=page_size, total=total, export_rows=export_rows,
+                    sort=sort, rows=rows)
 
 
 def breakdown(query_id: str, sel: JobSelection, dimension: str = "machine") -> dict[str, Any]:
@@ -91,7 +73,7 @@ def breakdown(query_id: str, sel: JobSelection, dimension: str = "machine") -> d
          "avg_hours": None if r["AVG_HOURS"] is None else float(r["AVG_HOURS"])}
         for r in rows
     ]
-    return _envelope(info, sel, dimension=dimension, items=items)
+    return envelope(info, sel, dimension=dimension, items=items)
 
 
 def transactions(query_id: str, job_id: str) -> dict[str, Any]:
@@ -102,7 +84,7 @@ def transactions(query_id: str, job_id: str) -> dict[str, Any]:
         raise NotFound(f"job {job_id} is not part of dataset {query_id}")
     job = {k: rows[0][k] for k in ("JOBID", "RESOURCENAME", "JOBSTATUS", "JOBMODELNAME", "CREATEDATE")}
     txns = [r for r in rows if r["JOBTXNHISTORYID"] is not None]
-    return _envelope(info, job=job, transactions=txns)
+    return envelope(info, job=job, transactions=txns)
 
 
 def export_csv(query_id: str, sel: JobSelection) -> Iterator[bytes]:

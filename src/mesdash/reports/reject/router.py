@@ -6,35 +6,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response, StreamingResponse
 
 from mesdash.core.batch.csv_export import MEDIA_TYPE as CSV_MEDIA_TYPE
+from mesdash.core.batch.csv_export import csv_stream
 from mesdash.core.db import Warehouse, get_warehouse
 from mesdash.core.factory_day import day_of
 from mesdash.core.jobs import accepted_response
-from mesdash.core.resilience.problem import jsonable_bytes, problem_responses
+from mesdash.core.resilience.problem import DB_ERRORS, json_response, problem_responses
+from mesdash.reports.common import VIEW_ERRORS, add_page
 from mesdash.reports.reject import service, views
 from mesdash.reports.reject.jobs import submit_query
 from mesdash.reports.reject.schemas import RejectQuery
-from mesdash.web.pages import render
 
 router = APIRouter(tags=["reject-history"])
 API = "/api/reject-history"
-DB_ERRORS = ("DB_ERROR", "DB_UNAVAILABLE", "DB_POOL_EXHAUSTED", "DB_BUSY", "CIRCUIT_OPEN", "QUERY_TIMEOUT")
-VIEW_ERRORS = problem_responses("CACHE_EXPIRED")
 QueryId = Annotated[str, Query(pattern=r"^[0-9a-f]{16}$", description="from POST /query")]
 Selected = Annotated[list[str], Query()]
 Measure = Annotated[Literal["charged_off", "defect", "total"], Query()]
 
 
-@router.get("/reject-history", response_class=HTMLResponse, include_in_schema=False)
-def page(request: Request) -> Response:
-    return render(request, "reject_history.html", title="Reject history", plotly=True)
-
-
-def _json(payload: object) -> Response:
-    return Response(jsonable_bytes(payload), media_type="application/json")
+add_page(router, "/reject-history", "reject_history.html", "Reject history")
 
 
 def view_filters(
@@ -77,13 +70,13 @@ def run_query(body: RejectQuery, warehouse: Warehouse = Depends(get_warehouse)) 
     today = day_of(datetime.now())
     kept = service.reusable_dataset(body, today)
     if kept is not None:
-        return _json(service.dataset_envelope(kept))
+        return json_response(service.dataset_envelope(kept))
     resolution = service.resolve_containers(body, warehouse)
     if service.is_long(body, resolution.container_ids):
         return accepted_response(submit_query(body, today))
     info = service.build_dataset(body, warehouse, resolution=resolution)
     views.prime(info.query_id)
-    return _json(service.dataset_envelope(info))
+    return json_response(service.dataset_envelope(info))
 
 
 @router.get(
@@ -93,7 +86,7 @@ def run_query(body: RejectQuery, warehouse: Warehouse = Depends(get_warehouse)) 
     responses=VIEW_ERRORS,
 )
 def summary(query_id: QueryId, filters: Filters) -> Response:
-    return _json(views.summary(query_id, filters))
+    return json_response(views.summary(query_id, filters))
 
 
 @router.get(
@@ -102,7 +95,7 @@ def summary(query_id: QueryId, filters: Filters) -> Response:
 def trend(
     query_id: QueryId, filters: Filters, granularity: Literal["day", "week", "month"] = "day"
 ) -> Response:
-    return _json(views.trend(query_id, granularity, filters))
+    return json_response(views.trend(query_id, granularity, filters))
 
 
 @router.get(
@@ -114,7 +107,7 @@ def reason_pareto(
     measure: Measure = "charged_off",
     scope: Literal["all", "top80"] = "all",
 ) -> Response:
-    return _json(views.pareto(query_id, "reason", filters, measure, top80_only=scope == "top80"))
+    return json_response(views.pareto(query_id, "reason", filters, measure, top80_only=scope == "top80"))
 
 
 @router.get(
@@ -127,7 +120,7 @@ def dimension_pareto(
     measure: Measure = "charged_off",
     scope: Literal["all", "top80"] = "all",
 ) -> Response:
-    return _json(views.pareto(query_id, dimension, filters, measure, top80_only=scope == "top80"))
+    return json_response(views.pareto(query_id, dimension, filters, measure, top80_only=scope == "top80"))
 
 
 @router.get(f"{API}/list", summary="One sorted page of rows", response_class=Response, responses=VIEW_ERRORS)
@@ -138,7 +131,7 @@ def rows_page(
     page_size: Annotated[int, Query(ge=1, le=views.MAX_PAGE_SIZE)] = 100,
     sort: Annotated[str, Query(max_length=400, description="columns, '-' for descending")] = "-TXNDATE",
 ) -> Response:
-    return _json(views.rows_page(query_id, page, page_size, sort, filters))
+    return json_response(views.rows_page(query_id, page, page_size, sort, filters))
 
 
 @router.get(
@@ -152,6 +145,4 @@ def export(
     filters: Filters,
     sort: Annotated[str, Query(max_length=400)] = "TXNDATE",
 ) -> StreamingResponse:
-    body = views.export_csv(query_id, sort, filters)
-    headers = {"Content-Disposition": f'attachment; filename="reject-history-{query_id}.csv"'}
-    return StreamingResponse(body, media_type=CSV_MEDIA_TYPE, headers=headers)
+    return csv_stream(views.export_csv(query_id, sort, filters), f"reject-history-{query_id}.csv")

@@ -25,6 +25,7 @@ from mesdash.core.cache.keys import query_hash
 from mesdash.core.db.query_builder import QueryBuilder
 from mesdash.core.db.warehouse import Warehouse
 from mesdash.core.resilience.errors import CacheExpired
+from mesdash.reports.params import dataset_fields
 from mesdash.reports.reject.schemas import RejectQuery
 from mesdash.settings import get_settings
 from mesdash.trace.resolve import resolve_lots
@@ -179,13 +180,6 @@ def reusable_dataset(query: RejectQuery, today: date) -> DatasetInfo | None:
 
 
 def dataset_envelope(info: DatasetInfo) -> dict[str, Any]:
-    """What the query route answers once the dataset is kept."""
-    return {
-        "query_id": info.query_id,
-        "quality": info.quality,
-        "as_of": info.as_of,
-        "rows": info.rows,
-        "chunks": info.chunks,
-        "spilled": info.spilled,
-        **({"not_found": info.extra.get("not_found", [])} if info.extra.get("mode") == "container" else {}),
-    }
+    """What the query route answers once the dataset is kept (lots not found in container mode)."""
+    container = info.extra.get("mode") == "container"
+    return {**dataset_fields(info), **({"not_found": info.extra.get("not_found", [])} if container else {})}

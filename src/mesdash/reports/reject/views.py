@@ -17,6 +17,7 @@ from mesdash.core.db.query_builder import QueryBuilder
 from mesdash.core.db.sql_loader import SQLLoader
 from mesdash.core.factory_day import SHIFT
 from mesdash.core.resilience.errors import ValidationFailed
+from mesdash.reports.params import check_page, order_by
 from mesdash.reports.reject.service import PREFIX, SCHEMA
 
 DIMENSIONS = {
@@ -175,13 +176,7 @@ def trend(query_id: str, granularity: str = "day", filters: ViewFilters | None =
 
 def _order(sort: str) -> str:
     """``-TXNDATE,CONTAINERID`` → an ORDER BY from the allow-list, plus the tie-breaker."""
-    parts = []
-    for token in (t.strip() for t in sort.split(",") if t.strip()):
-        column, desc = token.lstrip("-+").upper(), token.startswith("-")
-        if column not in SORTABLE:
-            raise ValidationFailed(f"cannot sort by {column!r}")
-        parts.append(f"{column} {'DESC' if desc else 'ASC'}")
-    return ", ".join([*parts, TIE_BREAK])
+    return order_by(sort, SORTABLE, TIE_BREAK)
 
 
 def rows_page(
@@ -192,8 +187,7 @@ def rows_page(
     filters: ViewFilters | None = None,
 ) -> dict[str, Any]:
     """One page of rows (1-based), sorted from the allow-list, with the total count."""
-    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"page must be ≥ 1 and page_size within 1..{MAX_PAGE_SIZE}")
+    check_page(page, page_size, MAX_PAGE_SIZE)
     condition, params = (filters or ViewFilters()).condition()
     paging = {"skip_rows": (page - 1) * page_size, "page_rows": page_size}
     rows, info = _run(query_id, "rows", {**params, **paging}, order=_order(sort), filters=condition)

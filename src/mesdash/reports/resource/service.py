@@ -13,11 +13,11 @@ from typing import Any
 import pyarrow as pa
 
 from mesdash.core.batch import Chunk, query_hash, read_progress
-from mesdash.core.batch.dataset import DatasetInfo, build_dataset, plan_hash
+from mesdash.core.batch.dataset import DatasetInfo, plan_hash
 from mesdash.core.db.query_builder import QueryBuilder
 from mesdash.core.db.warehouse import Warehouse
 from mesdash.core.factory_day import SHIFT
-from mesdash.reports.params import Wrap, plan_grain, same, time_plan
+from mesdash.reports.params import Wrap, build_range, plan_grain, time_plan
 from mesdash.reports.resource.schemas import ResourceQuery
 from mesdash.settings import get_settings
 
@@ -88,20 +88,9 @@ def build(
     parallel: int = 1,
     wrap: Wrap | None = None,
 ) -> DatasetInfo:
-    """Run the primary query (cached chunks are reused) and keep the dataset; ``wrap``
-    decorates the chunk query function (a job counts chunks with it)."""
-    extra = {"start_date": query.start_date.isoformat(), "end_date": query.end_date.isoformat()}
-    return build_dataset(
-        PREFIX,
-        query_id_for(query),
-        time_plan(query),
-        (wrap or same)(chunk_query(wh, query)),
-        schema=SCHEMA,
-        parallel=parallel,
-        bulkhead=wh.bulkhead,
-        now=now,
-        extra=extra,
-    )
+    """Run the primary query and keep its dataset (``build_range``)."""
+    return build_range(PREFIX, query_id_for(query), query, chunk_query(wh, query), wh, schema=SCHEMA,
+                       now=now, parallel=parallel, wrap=wrap)
 
 
 def progress(query: ResourceQuery) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from mesdash.core.batch.dataset import DatasetInfo, check_dataset, query_dataset
 from mesdash.core.db.query_builder import QueryBuilder
 from mesdash.core.db.sql_loader import SQLLoader
 from mesdash.core.resilience.errors import ValidationFailed
+from mesdash.reports.params import check_page, envelope, row_window
 from mesdash.reports.resource.schemas import ResourceSelection
 from mesdash.reports.resource.service import PREFIX
 
@@ -80,29 +81,18 @@ def _machine(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _envelope(info: DatasetInfo, sel: ResourceSelection, **body: Any) -> dict[str, Any]:
-    return {
-        "query_id": info.query_id,
-        "as_of": info.as_of,
-        "quality": info.quality,
-        "range": {k: info.extra[k] for k in ("start_date", "end_date")},
-        "selection": sel.model_dump(mode="json"),
-        **body,
-    }
-
-
 def summary(query_id: str, sel: ResourceSelection) -> dict[str, Any]:
     """Hours per state and the E10 percentages over the whole selection."""
     rows, info = _aggregate(query_id, "total", sel)
     empty = {"MACHINES": 0, **dict.fromkeys(STATES, 0.0), "OUTPUT_QTY": 0.0, "NG_QTY": 0.0}
-    return _envelope(info, sel, summary=metrics(rows[0] if rows else empty))
+    return envelope(info, sel, summary=metrics(rows[0] if rows else empty))
 
 
 def trend(query_id: str, sel: ResourceSelection) -> dict[str, Any]:
     """Per period: hours per state (the stacked chart) and the percentages (the trend)."""
     rows, info = _aggregate(query_id, "period", sel.model_copy(update={"period": None}))
     points = [{"period": row["PERIOD"].isoformat(), **metrics(row)} for row in rows]
-    return _envelope(info, sel, points=sorted(points, key=lambda p: p["period"]))
+    return envelope(info, sel, points=sorted(points, key=lambda p: p["period"]))
 
 
 def heatmap(
@@ -128,20 +118,18 @@ def heatmap(
             z[line[row["RESOURCENAME"]]][column[row["PERIOD"].isoformat()]] = (
                 None if value is None else float(value)
             )
-    return _envelope(info, sel, metric=metric, periods=periods, machines=machines, z=z,
-                     machines_total=len(hours))
+    return envelope(info, sel, metric=metric, periods=periods, machines=machines, z=z,
+                    machines_total=len(hours))
 
 
 def detail(query_id: str, sel: ResourceSelection, page: int = 1, page_size: int = 100) -> dict[str, Any]:
     """One page of machine × period rows (by machine, then period), with the total."""
-    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"page must be ≥ 1 and page_size within 1..{MAX_PAGE_SIZE}")
-    first = (page - 1) * page_size + 1
-    rows, info = _aggregate(query_id, "machine_period", sel, name="detail",
-                            params={"first_row": first, "last_row": first + page_size - 1})
+    check_page(page, page_size, MAX_PAGE_SIZE)
+    window = row_window(page, page_size)
+    rows, info = _aggregate(query_id, "machine_period", sel, name="detail", params=window)
     total = int(rows[0]["TOTAL__"]) if rows else 0
     out = [{**_machine(r), "period": r["PERIOD"].isoformat(), **metrics(r)} for r in rows]
-    return _envelope(info, sel, page=page, page_size=page_size, total=total, rows=out)
+    return envelope(info, sel, page=page, page_size=page_size, total=total, rows=out)
 
 
 def export_csv(query_id: str, sel: ResourceSelection) -> Iterator[bytes]:

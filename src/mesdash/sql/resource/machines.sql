@@ -1,12 +1,3 @@
--- Every piece of equipment (OBJECTCATEGORY ASSEMBLY or WAFERSORT) with its work-center
--- group, family, location and flags: the machine pickers of the equipment reports.
-SELECT r.RESOURCEID, r.RESOURCENAME, r.RESOURCEFAMILYNAME, r.LOCATIONNAME, r.WORKCENTERNAME,
-       g.WORK_CENTER_GROUP AS WORKCENTER_GROUP, r.PJ_ISPRODUCTION, r.PJ_ISKEY, r.PJ_ISMONITOR
-FROM dwh.DW_MES_RESOURCE r
-LEFT JOIN (
-  SELECT WORK_CENTER, MIN(WORK_CENTER_GROUP) AS WORK_CENTER_GROUP
-  FROM dwh.DW_MES_SPEC_WORKCENTER_V
-  GROUP BY WORK_CENTER
-) g ON g.WORK_CENTER = r.WORKCENTERNAME
-WHERE r.OBJECTCATEGORY IN ('ASSEMBLY', 'WAFERSORT')
+-- The machine pickers of the equipment reports: every piece of equipment, by name.
+{{> resource/equipment }}
 ORDER BY r.RESOURCENAME, r.RESOURCEID

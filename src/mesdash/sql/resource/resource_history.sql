@@ -1,67 +1,48 @@
--- Equipment-history dataset for [start_ts, end_ts): one row per machine and factory day (the
--- 07:30 boundary: :shift_minutes) with the E10 hours per state held (OLDSTATUSNAME), the
--- track-out output (SUM(TRACKOUTQTY) of the partial track-outs) and the rejected quantity
--- (charged-off plus DEFECTQTY), with the machine's dimensions. Equipment is
--- OBJECTCATEGORY ASSEMBLY or WAFERSORT; other status names (carriers) are not equipment
--- time. {{ filters }} narrows the machines (r = RESOURCE, g = its work-center group).
+-- Equipment-history dataset for [start_ts, end_ts): one row per machine and factory day
+-- (resource/event_day, the dialect's part) with the E10 hours per state held (OLDSTATUSNAME),
+-- the track-out output (SUM(TRACKOUTQTY) of the partial track-outs) and the rejected
+-- quantity (charged-off plus DEFECTQTY), with the machine's dimensions. Other status names
+-- (carriers) are not equipment time. {{ filters }} narrows the machines (r = RESOURCE,
+-- g = its work-center group).
 -- example filters: 1 = 1
 WITH machines AS (
-  SELECT r.RESOURCEID, r.RESOURCENAME, r.RESOURCEFAMILYNAME, r.LOCATIONNAME, r.WORKCENTERNAME,
-         g.WORK_CENTER_GROUP AS WORKCENTER_GROUP, r.PJ_ISPRODUCTION, r.PJ_ISKEY, r.PJ_ISMONITOR
-  FROM dwh.DW_MES_RESOURCE r
-  LEFT JOIN (
-    SELECT WORK_CENTER, MIN(WORK_CENTER_GROUP) AS WORK_CENTER_GROUP
-    FROM dwh.DW_MES_SPEC_WORKCENTER_V
-    GROUP BY WORK_CENTER
-  ) g ON g.WORK_CENTER = r.WORKCENTERNAME
-  WHERE r.OBJECTCATEGORY IN ('ASSEMBLY', 'WAFERSORT') AND {{ filters }}
+  {{> resource/equipment }} AND {{ filters }}
 ),
-states AS (
-  SELECT s.HISTORYID AS RESOURCEID, CAST(s.TXNDATE - :shift_minutes * INTERVAL '1' MINUTE AS DATE) AS FDAY,
-         SUM(CASE WHEN s.OLDSTATUSNAME = 'PRD' THEN s.HOURS ELSE 0 END) AS PRD,
-         SUM(CASE WHEN s.OLDSTATUSNAME = 'SBY' THEN s.HOURS ELSE 0 END) AS SBY,
-         SUM(CASE WHEN s.OLDSTATUSNAME = 'UDT' THEN s.HOURS ELSE 0 END) AS UDT,
-         SUM(CASE WHEN s.OLDSTATUSNAME = 'SDT' THEN s.HOURS ELSE 0 END) AS SDT,
-         SUM(CASE WHEN s.OLDSTATUSNAME = 'EGT' THEN s.HOURS ELSE 0 END) AS EGT,
-         SUM(CASE WHEN s.OLDSTATUSNAME = 'NST' THEN s.HOURS ELSE 0 END) AS NST
+events AS (  -- every state record, track-out and reject of the machines, at its time TS
+  SELECT s.HISTORYID AS RESOURCEID, s.TXNDATE AS TS,
+         CASE WHEN s.OLDSTATUSNAME = 'PRD' THEN s.HOURS ELSE 0 END AS PRD,
+         CASE WHEN s.OLDSTATUSNAME = 'SBY' THEN s.HOURS ELSE 0 END AS SBY,
+         CASE WHEN s.OLDSTATUSNAME = 'UDT' THEN s.HOURS ELSE 0 END AS UDT,
+         CASE WHEN s.OLDSTATUSNAME = 'SDT' THEN s.HOURS ELSE 0 END AS SDT,
+         CASE WHEN s.OLDSTATUSNAME = 'EGT' THEN s.HOURS ELSE 0 END AS EGT,
+         CASE WHEN s.OLDSTATUSNAME = 'NST' THEN s.HOURS ELSE 0 END AS NST,
+         0 AS OUTPUT_QTY, 0 AS NG_QTY
   FROM dwh.DW_MES_RESOURCESTATUS_SHIFT s
   JOIN machines m ON m.RESOURCEID = s.HISTORYID
   WHERE s.TXNDATE >= :start_ts AND s.TXNDATE < :end_ts
     AND s.OLDSTATUSNAME IN ('PRD', 'SBY', 'UDT', 'SDT', 'EGT', 'NST')
-  GROUP BY s.HISTORYID, CAST(s.TXNDATE - :shift_minutes * INTERVAL '1' MINUTE AS DATE)
-),
-outputs AS (
-  SELECT l.EQUIPMENTID AS RESOURCEID,
-         CAST(l.TRACKOUTTIMESTAMP - :shift_minutes * INTERVAL '1' MINUTE AS DATE) AS FDAY,
-         SUM(COALESCE(l.TRACKOUTQTY, 0)) AS QTY
+  UNION ALL
+  SELECT l.EQUIPMENTID, l.TRACKOUTTIMESTAMP, 0, 0, 0, 0, 0, 0, COALESCE(l.TRACKOUTQTY, 0), 0
   FROM dwh.DW_MES_LOTWIPHISTORY l
   JOIN machines m ON m.RESOURCEID = l.EQUIPMENTID
   WHERE l.TRACKOUTTIMESTAMP >= :start_ts AND l.TRACKOUTTIMESTAMP < :end_ts
-  GROUP BY l.EQUIPMENTID, CAST(l.TRACKOUTTIMESTAMP - :shift_minutes * INTERVAL '1' MINUTE AS DATE)
-),
-rejects AS (
-  SELECT m.RESOURCEID,
-         CAST(j.TXNDATE - :shift_minutes * INTERVAL '1' MINUTE AS DATE) AS FDAY,
-         SUM(COALESCE(j.REJECTQTY, 0) + COALESCE(j.STANDBYQTY, 0) + COALESCE(j.QTYTOPROCESS, 0)
-             + COALESCE(j.INPROCESSQTY, 0) + COALESCE(j.PROCESSEDQTY, 0) + COALESCE(j.DEFECTQTY, 0)) AS QTY
+  UNION ALL
+  SELECT m.RESOURCEID, j.TXNDATE, 0, 0, 0, 0, 0, 0, 0,
+         COALESCE(j.REJECTQTY, 0) + COALESCE(j.STANDBYQTY, 0) + COALESCE(j.QTYTOPROCESS, 0)
+         + COALESCE(j.INPROCESSQTY, 0) + COALESCE(j.PROCESSEDQTY, 0) + COALESCE(j.DEFECTQTY, 0)
   FROM dwh.DW_MES_LOTREJECTHISTORY j
   JOIN machines m ON m.RESOURCENAME = j.EQUIPMENTNAME
   WHERE j.TXNDATE >= :start_ts AND j.TXNDATE < :end_ts
-  GROUP BY m.RESOURCEID, CAST(j.TXNDATE - :shift_minutes * INTERVAL '1' MINUTE AS DATE)
 ),
 facts AS (
-  SELECT RESOURCEID, FDAY, PRD, SBY, UDT, SDT, EGT, NST, 0 AS OUTPUT_QTY, 0 AS NG_QTY FROM states
-  UNION ALL
-  SELECT RESOURCEID, FDAY, 0, 0, 0, 0, 0, 0, QTY, 0 FROM outputs
-  UNION ALL
-  SELECT RESOURCEID, FDAY, 0, 0, 0, 0, 0, 0, 0, QTY FROM rejects
+  SELECT d.RESOURCEID, d.FDAY, SUM(d.PRD) AS PRD, SUM(d.SBY) AS SBY, SUM(d.UDT) AS UDT,
+         SUM(d.SDT) AS SDT, SUM(d.EGT) AS EGT, SUM(d.NST) AS NST,
+         SUM(d.OUTPUT_QTY) AS OUTPUT_QTY, SUM(d.NG_QTY) AS NG_QTY
+  FROM (SELECT e.*, {{> resource/event_day }} AS FDAY FROM events e) d
+  GROUP BY d.RESOURCEID, d.FDAY
 )
 SELECT m.RESOURCEID, m.RESOURCENAME, m.RESOURCEFAMILYNAME, m.LOCATIONNAME, m.WORKCENTERNAME,
        m.WORKCENTER_GROUP, m.PJ_ISPRODUCTION, m.PJ_ISKEY, m.PJ_ISMONITOR, f.FDAY,
-       SUM(f.PRD) AS PRD, SUM(f.SBY) AS SBY, SUM(f.UDT) AS UDT, SUM(f.SDT) AS SDT,
-       SUM(f.EGT) AS EGT, SUM(f.NST) AS NST, SUM(f.OUTPUT_QTY) AS OUTPUT_QTY,
-       SUM(f.NG_QTY) AS NG_QTY
+       f.PRD, f.SBY, f.UDT, f.SDT, f.EGT, f.NST, f.OUTPUT_QTY, f.NG_QTY
 FROM facts f
 JOIN machines m ON m.RESOURCEID = f.RESOURCEID
-GROUP BY m.RESOURCEID, m.RESOURCENAME, m.RESOURCEFAMILYNAME, m.LOCATIONNAME, m.WORKCENTERNAME,
-         m.WORKCENTER_GROUP, m.PJ_ISPRODUCTION, m.PJ_ISKEY, m.PJ_ISMONITOR, f.FDAY

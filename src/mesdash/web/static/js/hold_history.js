@@ -3,7 +3,10 @@
 
 import { apiGet } from "./api.js";
 import { barLineTrend, paretoChart, stackedBars } from "./charts.js";
-import { $, checkedValues, queryString, renderKpis, runReportQuery, serverTable, setPageState, showError } from "./reports.js";
+import {
+  $, checkedValues, failQuery, failView, queryString, renderKpis, runReportQuery, serverTable, setDefaultRange,
+  setPageState, showChip, showExport,
+} from "./reports.js";
 import { createTable, formatInt, formatNumber, formatTimestamp } from "./table.js";
 
 const API = "/api/hold-history";
@@ -87,10 +90,8 @@ function drawDurations(view) {
 
 async function refreshSelection() {
   const sel = selection();
-  $("day-chip").hidden = !state.day;
-  $("day-value").textContent = state.day || "";
-  $("export").href = `${document.body.dataset.root}${API}/export?${queryString(sel)}`;
-  $("export").hidden = false;
+  showChip("day", state.day);
+  showExport(`${API}/export?${queryString(sel)}`);
   setPageState("loading");
   try {
     const qs = queryString(sel);
@@ -103,8 +104,7 @@ async function refreshSelection() {
     await list.reload();
     setPageState("ready");
   } catch (error) {
-    showError($("hold-list"), error);
-    setPageState("error");
+    failView($("hold-list"), error);
   }
 }
 
@@ -124,9 +124,7 @@ async function runQuery(event) {
     await drawTrend();
     await refreshSelection();
   } catch (error) {
-    $("meta").textContent = "";
-    showError($("hold-list"), error);
-    setPageState("error");
+    failQuery($("hold-list"), error);
   }
 }
 
@@ -145,20 +143,11 @@ async function refreshToday() {
   }
 }
 
-function defaultRange() {
-  const end = new Date(Date.now() - 7.5 * 3600_000); // today's factory day
-  const start = new Date(end.getTime() - 29 * 86_400_000);
-  const iso = (d) => d.toISOString().slice(0, 10);
-  const params = new URLSearchParams(location.search);
-  $("start-date").value = params.get("start_date") || iso(start);
-  $("end-date").value = params.get("end_date") || iso(end);
-}
-
 form.addEventListener("submit", runQuery);
 $("hold-type").addEventListener("change", () => { if (state.trend) { drawTrend(); refreshSelection(); } });
 form.querySelectorAll('input[name="record_type"]').forEach((box) => box.addEventListener("change", () => { if (state.queryId) refreshSelection(); }));
 $("clear-day").addEventListener("click", () => { state.day = null; refreshSelection(); });
-defaultRange();
+setDefaultRange();
 refreshToday();
 setInterval(refreshToday, TODAY_REFRESH_MS);
 setPageState("idle");

@@ -3,7 +3,10 @@
 
 import { apiGet } from "./api.js";
 import { barChart, onPointClick } from "./charts.js";
-import { $, queryString, renderKpis, runReportQuery, serverTable, setPageState, showError } from "./reports.js";
+import {
+  $, failQuery, failView, queryString, renderKpis, runReportQuery, serverTable, setDefaultRange, setPageState, showChip,
+  showError, showExport,
+} from "./reports.js";
 import { createTable, formatInt, formatNumber, formatTimestamp } from "./table.js";
 
 const API = "/api/job-query";
@@ -83,10 +86,8 @@ async function search() {
 
 async function drawViews() {
   const qs = queryString(selection());
-  $("machine-chip").hidden = !state.machine;
-  $("machine-value").textContent = state.machine || "";
-  $("export").href = `${document.body.dataset.root}${API}/export?${qs}`;
-  $("export").hidden = false;
+  showChip("machine", state.machine);
+  showExport(`${API}/export?${qs}`);
   setPageState("loading");
   try {
     const [byMachine, byModel, byStatus] = await Promise.all(["machine", "model", "status"].map(
@@ -108,8 +109,7 @@ async function drawViews() {
     ]);
     setPageState("ready");
   } catch (error) {
-    showError($("job-list"), error);
-    setPageState("error");
+    failView($("job-list"), error);
   }
 }
 
@@ -125,24 +125,13 @@ async function runQuery(event) {
     $("meta").textContent = `${formatInt(body.rows)} job × transaction rows in ${body.chunks} chunk(s) · read ${body.as_of.replace("T", " ")} · quality ${body.quality.status} · query ${body.query_id}`;
     await drawViews();
   } catch (error) {
-    $("meta").textContent = "";
-    showError($("job-list"), error);
-    setPageState("error");
+    failQuery($("job-list"), error);
   }
-}
-
-function defaultRange() {
-  const end = new Date(Date.now() - 7.5 * 3600_000);
-  const start = new Date(end.getTime() - 29 * 86_400_000);
-  const iso = (d) => d.toISOString().slice(0, 10);
-  const params = new URLSearchParams(location.search);
-  $("start-date").value = params.get("start_date") || iso(start);
-  $("end-date").value = params.get("end_date") || iso(end);
 }
 
 $("query-form").addEventListener("submit", runQuery);
 $("machine-search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(search, 250); });
 $("clear-machine").addEventListener("click", () => { state.machine = null; drawViews(); });
-defaultRange();
+setDefaultRange();
 setPageState("idle");
 search().catch((error) => showError($("job-list"), error));

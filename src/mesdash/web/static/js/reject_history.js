@@ -5,7 +5,7 @@
 
 import { apiGet, apiPost } from "./api.js";
 import { barLineTrend, onPointClick, paretoChart } from "./charts.js";
-import { $, followJob, renderKpis, serverTable, setPageState, showError } from "./reports.js";
+import { $, failQuery, failView, followJob, renderKpis, serverTable, setDefaultRange, setPageState, showExport } from "./reports.js";
 import { formatInt, formatNumber, formatTimestamp } from "./table.js";
 
 const API = "/api/reject-history";
@@ -95,8 +95,7 @@ function showSelection() {
 
 async function refreshViews() {
   showSelection();
-  $("export").href = `${document.body.dataset.root}${API}/export?${viewQuery()}`;
-  $("export").hidden = false;
+  showExport(`${API}/export?${viewQuery()}`);
   setPageState("loading");
   try {
     const scope = $("top80").checked ? "top80" : "all";
@@ -118,8 +117,7 @@ async function refreshViews() {
     setPageState("ready");
   } catch (error) {
     if (error.code === "CACHE_EXPIRED") $("meta").textContent = "The cached result expired: run the query again.";
-    showError($("reject-list"), error);
-    setPageState("error");
+    failView($("reject-list"), error);
   }
 }
 
@@ -159,22 +157,11 @@ async function runQuery(event) {
     $("meta").textContent = `${formatInt(body.rows)} reject rows in ${body.chunks} chunk(s)${body.spilled ? " (spooled)" : ""} as of ${body.as_of.replace("T", " ")} · quality ${quality} · query ${body.query_id}${missing}`;
     await refreshViews();
   } catch (error) {
-    $("meta").textContent = "";
-    showError($("reject-list"), error);
-    setPageState("error");
+    failQuery($("reject-list"), error);
   } finally {
     $("run").disabled = false;
     $("progress-box").hidden = true;
   }
-}
-
-function defaultRange() {
-  const end = new Date(Date.now() - 7.5 * 3600_000); // today's factory day
-  const start = new Date(end.getTime() - 29 * 86_400_000);
-  const iso = (d) => d.toISOString().slice(0, 10);
-  const params = new URLSearchParams(location.search);
-  $("start-date").value = params.get("start_date") || iso(start);
-  $("end-date").value = params.get("end_date") || iso(end);
 }
 
 function showMode() {
@@ -191,6 +178,6 @@ for (const id of ["granularity", "top80", "measure", "third-dimension"]) {
   $(id).addEventListener("change", () => { if (state.queryId) refreshViews(); });
 }
 $("clear-selection").addEventListener("click", () => { state.selection = {}; refreshViews(); });
-defaultRange();
+setDefaultRange();
 showMode();
 setPageState("idle");

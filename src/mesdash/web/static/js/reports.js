@@ -33,6 +33,41 @@ export function showError(container, error) {
   container.replaceChildren(box);
 }
 
+/** A view failed: its error in `container`, the page in state "error". */
+export function failView(container, error) {
+  showError(container, error);
+  setPageState("error");
+}
+
+/** The primary query failed: no status line, its error in `container`, state "error". */
+export function failQuery(container, error) {
+  $("meta").textContent = "";
+  failView(container, error);
+}
+
+/** The #start-date / #end-date inputs: the URL's start_date / end_date, else the last 30
+ * factory days (a factory day starts at 07:30). */
+export function setDefaultRange() {
+  const end = new Date(Date.now() - 7.5 * 3600_000); // today's factory day
+  const start = new Date(end.getTime() - 29 * 86_400_000);
+  const iso = (d) => d.toISOString().slice(0, 10);
+  const params = new URLSearchParams(location.search);
+  $("start-date").value = params.get("start_date") || iso(start);
+  $("end-date").value = params.get("end_date") || iso(end);
+}
+
+/** Point the #export link at `path` (below the app's root) and show it. */
+export function showExport(path) {
+  $("export").href = `${document.body.dataset.root}${path}`;
+  $("export").hidden = false;
+}
+
+/** The filter chip `#<name>-chip` showing `value` in `#<name>-value`; hidden without one. */
+export function showChip(name, value) {
+  $(`${name}-chip`).hidden = !value;
+  $(`${name}-value`).textContent = value || "";
+}
+
 /** KPI cards: [{ id, label, value, note }] into `container` (values already formatted). */
 export function renderKpis(container, items) {
   container.replaceChildren(...items.map(({ id, label, value, note }) => {

@@ -3,7 +3,10 @@
 
 import { apiGet } from "./api.js";
 import { heatmap, lineTrend, stackedBars } from "./charts.js";
-import { $, queryString, renderKpis, runReportQuery, serverTable, setPageState, showError } from "./reports.js";
+import {
+  $, failQuery, failView, queryString, renderKpis, runReportQuery, serverTable, setDefaultRange, setPageState, showChip,
+  showError, showExport,
+} from "./reports.js";
 import { formatNumber } from "./table.js";
 
 const API = "/api/resource-history";
@@ -53,10 +56,8 @@ async function loadOptions() {
 
 async function drawViews() {
   const qs = queryString(selection());
-  $("machine-chip").hidden = !state.machine;
-  $("machine-value").textContent = state.machine || "";
-  $("export").href = `${document.body.dataset.root}${API}/export?${qs}`;
-  $("export").hidden = false;
+  showChip("machine", state.machine);
+  showExport(`${API}/export?${qs}`);
   setPageState("loading");
   try {
     const [summary, trend, heat] = await Promise.all([
@@ -85,8 +86,7 @@ async function drawViews() {
     await detail.reload();
     setPageState("ready");
   } catch (error) {
-    showError($("detail"), error);
-    setPageState("error");
+    failView($("detail"), error);
   }
 }
 
@@ -116,25 +116,14 @@ async function runQuery(event) {
     await drawViews();
   } catch (error) {
     stop.done = true;
-    $("meta").textContent = "";
-    showError($("detail"), error);
-    setPageState("error");
+    failQuery($("detail"), error);
   }
-}
-
-function defaultRange() {
-  const end = new Date(Date.now() - 7.5 * 3600_000);
-  const start = new Date(end.getTime() - 29 * 86_400_000);
-  const iso = (d) => d.toISOString().slice(0, 10);
-  const params = new URLSearchParams(location.search);
-  $("start-date").value = params.get("start_date") || iso(start);
-  $("end-date").value = params.get("end_date") || iso(end);
 }
 
 $("query-form").addEventListener("submit", runQuery);
 $("granularity").addEventListener("change", () => state.queryId && drawViews());
 $("heat-metric").addEventListener("change", () => state.queryId && drawViews());
 $("clear-machine").addEventListener("click", () => { state.machine = null; drawViews(); });
-defaultRange();
+setDefaultRange();
 setPageState("idle");
 loadOptions().then(() => { $("query-form").dataset.state = "ready"; }).catch((error) => showError($("detail"), error));
