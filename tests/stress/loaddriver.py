@@ -43,9 +43,13 @@ from typing import Any
 import httpx
 import orjson
 
+from mesdash.core.resilience.errors import ERROR_TABLE
+
 TERMINAL = {"finished", "failed", "cancelled"}
-DESIGNED_503 = {"DB_UNAVAILABLE", "DB_POOL_EXHAUSTED", "DB_BUSY", "CIRCUIT_OPEN"}
-DESIGNED_504 = {"QUERY_TIMEOUT"}
+# the designed degraded answers are the error table's 503 and 504 codes; /health's 503 is its
+# own report (status "unhealthy"), not a problem, and is designed as such
+DESIGNED_503 = {code for code, spec in ERROR_TABLE.items() if spec.status == 503} | {"HEALTH_UNHEALTHY"}
+DESIGNED_504 = {code for code, spec in ERROR_TABLE.items() if spec.status == 504}
 DOMAINS = ["history", "materials", "rejects", "holds", "jobs"]
 
 
@@ -214,6 +218,26 @@ class Report:
 
 
 # ------------------------------------------------------------------------ users ----
+
+def _problem_code(path: str, response: httpx.Response) -> str | None:
+    """The ``code`` of an error answer (``NOT_JSON`` when the body is no JSON object);
+    ``HEALTH_UNHEALTHY`` for /health's own unhealthy report."""
+    if response.status_code < 400:
+        return None
+    if "json" not in response.headers.get("content-type", ""):
+        return "NOT_JSON"
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return "NOT_JSON"
+    if not isinstance(body, dict):
+        return "NOT_JSON"
+    if path == "/health" and body.get("status") == "unhealthy":
+        return "HEALTH_UNHEALTHY"
+    code = body.get("code")
+    return str(code) if code else None
+
+
 class User:
     def __init__(self, driver: Driver, index: int) -> None:
         self.driver = driver
@@ -244,15 +268,13 @@ class User:
         except httpx.HTTPError as exc:
             self.driver.record(Sample(route, 0, time.monotonic() - start, error=type(exc).__name__))
             return None
-        code = None
-        if response.status_code >= 400 and "json" in response.headers.get("content-type", ""):
-            try:
-                code = orjson.loads(response.content).get("code")
-            except (orjson.JSONDecodeError, AttributeError):
-                code = "NOT_JSON"
         self.driver.record(
             Sample(
-                route, response.status_code, time.monotonic() - start, "retry-after" in response.headers, code
+                route,
+                response.status_code,
+                time.monotonic() - start,
+                "retry-after" in response.headers,
+                _problem_code(path, response),
             )
         )
         return response
@@ -264,14 +286,18 @@ class User:
         start = time.monotonic()
         try:
             async with self.client.stream("GET", path, params=params) as response:
-                async for _ in response.aiter_bytes():
-                    pass
+                if response.status_code >= 400:
+                    await response.aread()  # a problem body: small, and its code is recorded
+                else:
+                    async for _ in response.aiter_bytes():
+                        pass
                 self.driver.record(
                     Sample(
                         route,
                         response.status_code,
                         time.monotonic() - start,
                         "retry-after" in response.headers,
+                        _problem_code(path, response),
                     )
                 )
         except httpx.HTTPError as exc:
