@@ -81,6 +81,21 @@ def keys_without_ttl(stack: Stack) -> list[str]:
         client.close()
 
 
+def keys_left(stack: Stack, most: int = 30) -> list[str]:
+    """A sample of the namespace's keys still there, with their remaining TTL in seconds:
+    what a failed settle check is waiting for."""
+    client = redis_lib.Redis.from_url(stack.redis.url)
+    try:
+        found = []
+        for raw in client.scan_iter(match=f"{stack.namespace}:*", count=1000):
+            found.append(f"{raw.decode(errors='replace')[len(stack.namespace) + 1 :]} ttl={client.ttl(raw)}")
+            if len(found) >= most:
+                break
+        return sorted(found)
+    finally:
+        client.close()
+
+
 def spool_leftovers(stack: Stack, older_than: float) -> list[str]:
     """Spool files (datasets, job result folders) last written more than ``older_than``
     seconds ago — past their TTL, so the cleanup should have taken them."""
@@ -171,6 +186,7 @@ def run_soak(
                     break
                 time.sleep(5)
         no_ttl_after = keys_without_ttl(stack)
+        left_sample = keys_left(stack) if settle and settled_in is None else []
         leftovers = spool_leftovers(stack, older_than=ttl + 90) if settle else []
 
     growth = {k: round(end[k]["rss"] / base[k]["rss"] - 1, 4) for k in base if k in end and base[k]["rss"]}
@@ -197,6 +213,7 @@ def run_soak(
         "redis_keys_end_of_load": keys_end,
         "redis_keys_settled": keys_settled,
         "redis_settled_after_s": settled_in,
+        "redis_keys_left_sample": left_sample,
         "keys_without_ttl_before": no_ttl_before,
         "keys_without_ttl_warm": no_ttl_warm,
         "keys_without_ttl_after": no_ttl_after,
@@ -218,5 +235,6 @@ def check(result: dict[str, Any], settle: bool) -> None:
         assert result["redis_settled_after_s"] is not None, (
             result["redis_keys_before"],
             result["redis_keys_settled"],
+            result["redis_keys_left_sample"],
         )
         assert not result["spool_leftovers"], result["spool_leftovers"][:20]

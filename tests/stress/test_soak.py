@@ -10,6 +10,8 @@ import pytest
 from soak import EVENT_CACHE_TTL, check, run_soak
 from stack import save_summary
 
+from mesdash.lineage.service import LINEAGE_CACHE_TTL
+
 
 @pytest.mark.stress
 @pytest.mark.timeout(7200)
@@ -24,7 +26,7 @@ def test_soak_mixed_load(demo_duckdb_url: str, tmp_path: Path) -> None:
         seconds=seconds,
         ttl=ttl,
         rate_window=30,
-        settle=EVENT_CACHE_TTL + ttl + 90,
+        settle=max(EVENT_CACHE_TTL, LINEAGE_CACHE_TTL) + ttl + 90,  # the longest TTLs the soak cannot shorten
         spill_rows=2000,
     )
     save_summary(f"soak-{int(seconds)}s", result)
