@@ -105,3 +105,16 @@ def test_namespace_hides_password_and_differs_by_dialect() -> None:
     b = Settings(database_url="postgresql://u:other@h/db").namespace
     c = Settings(database_url="duckdb:///x.duckdb").namespace
     assert a == b != c and "secret" not in a
+
+
+def test_sizes_read_as_duckdb_reads_them() -> None:
+    from mesdash.core.db.drivers import size_bytes
+
+    assert size_bytes("512MiB") == 512 * 2**20
+    assert size_bytes("1 GB") == 10**9
+    assert size_bytes("1.5KiB") == 1536
+    assert size_bytes("100B") == 100
+    assert size_bytes("") == 0
+    with pytest.raises(ValueError):
+        size_bytes("80%")
+    assert Settings().duckdb_reopen_above == "512MiB"

@@ -247,3 +247,65 @@ def test_duckdb_memory_limit_setting_is_validated() -> None:
     for bad in ("80%", "1GB'; DROP TABLE x; --", "lots"):
         with pytest.raises(ValidationError):
             Settings(duckdb_memory_limit=bad)
+
+
+def _indexed_file(path: Path, rows: int) -> str:
+    url = f"duckdb:///{path}"
+    writer = Warehouse(url, read_only=False)
+    with writer.write_connection() as conn:
+        conn.execute(f"CREATE TABLE t AS SELECT printf('%016x', i) AS id, i AS v FROM range({rows}) r(i)")
+        conn.execute("CREATE INDEX ix_t_id ON t (id)")
+        conn.execute("CHECKPOINT")
+    writer.close()
+    return url
+
+
+def test_duckdb_reader_gives_memory_back_when_idle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only DuckDB holding more than DUCKDB_REOPEN_ABOVE once its last query is done is
+    closed and opened again: what it held (cache, loaded ART index) is given back, never while
+    a query still streams, and every query before and after answers the same."""
+    from mesdash.core.db.drivers import DuckDBDriver
+
+    monkeypatch.setattr(DuckDBDriver, "REOPEN_CHECK_SECONDS", 0.0)
+    url = _indexed_file(tmp_path / "art.duckdb", 400_000)
+    settings = Settings(duckdb_memory_limit="256MiB", duckdb_reopen_above="1MiB",
+                        duckdb_temp_directory=tmp_path / "spill")
+    reader = Warehouse(url, settings=settings)
+    driver = reader.driver
+    assert isinstance(driver, DuckDBDriver)
+    try:
+        stream = reader.read_sql_df_slow_iter("SELECT id, v FROM t ORDER BY v", batch_size=1000)
+        first = next(stream)[1]
+        held = driver.memory_bytes()
+        assert held > 2**20 and driver.reopens == 0  # still streaming: kept
+        rest = [row for _, rows in stream for row in rows]
+        assert len(first) + len(rest) == 400_000
+        assert driver.reopens == 1  # the stream ended: given back
+        assert driver.memory_bytes() < held
+        probe = [f"{i:016x}" for i in range(0, 400_000, 997)]
+        expected = sorted((f"{i:016x}", i) for i in range(0, 400_000, 997))
+        for round_ in range(3):  # lookups load the index; each round ends in a reopen
+            qb = QueryBuilder()
+            sql = f"SELECT id, v FROM t WHERE {qb.in_condition('id', probe)} ORDER BY v"
+            assert reader.read_sql_df_slow(sql, qb.params).rows == expected
+            assert driver.reopens == 2 + round_
+        assert reader.read_sql_df("SELECT current_setting('memory_limit') AS m").rows == [("256.0 MiB",)]
+    finally:
+        reader.close()
+    with pytest.raises(WarehouseError):
+        reader.read_sql_df("SELECT 1")
+
+
+def test_duckdb_reopen_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mesdash.core.db.drivers import DuckDBDriver
+
+    monkeypatch.setattr(DuckDBDriver, "REOPEN_CHECK_SECONDS", 0.0)
+    url = _indexed_file(tmp_path / "art.duckdb", 100_000)
+    for settings, read_only in ((Settings(duckdb_reopen_above=""), True), (Settings(duckdb_reopen_above="1B"), False)):
+        wh = Warehouse(url, settings=settings, read_only=read_only)
+        try:
+            for _ in range(3):
+                assert wh.read_sql_df_slow("SELECT count(*) FROM t").rows == [(100_000,)]
+            assert wh.driver.reopens == 0  # type: ignore[attr-defined]
+        finally:
+            wh.close()

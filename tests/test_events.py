@@ -253,3 +253,72 @@ def test_parquet_writer_matches_iterator(fetcher: EventFetcher, lot_ids: list[st
     cols = ["CONTAINERID", "HISTORYMAINLINEID", "HOLD_STATUS"]
     assert _multiset(table.to_pylist(), cols) == _multiset(streamed, cols)
     assert not (tmp_path / "holds.parquet.tmp").exists()
+
+
+def test_duckdb_history_query_equals_the_portable_one(tiny_duckdb_url: str, lot_ids_duck: list[str]) -> None:
+    """events/history.duckdb.sql (the lot filter on the containers too) returns exactly the
+    rows of events/history.sql, every column, in the same (ORDER BY) order."""
+    from mesdash.core.db.query_builder import QueryBuilder
+    from mesdash.core.db.sql_loader import SQLLoader
+
+    wh = Warehouse(tiny_duckdb_url)
+    try:
+        qb = QueryBuilder()
+        cid_filter = qb.in_condition("h.CONTAINERID", lot_ids_duck[:BATCH])
+        duck = wh.sql("events/history", cid_filter=cid_filter)
+        portable = SQLLoader("postgresql").load("events/history", cid_filter=cid_filter)
+        assert duck != portable
+        got, expected = wh.read_sql_df_slow(duck, qb.params), wh.read_sql_df_slow(portable, qb.params)
+        assert got.columns == expected.columns
+        assert Counter(got.rows) == Counter(expected.rows) and len(got.rows) > BATCH
+        order = [got.columns.index(c) for c in ("CONTAINERID", "MOVEINTIMESTAMP", "TRACKINTIMESTAMP")]
+        assert [[r[i] for i in order] for r in got.rows] == [[r[i] for i in order] for r in expected.rows]
+    finally:
+        wh.close()
+
+
+def test_events_through_a_reopening_duckdb_equal_the_plain_fetch(
+    tiny_duckdb_url: str, lot_ids_duck: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace's batches through a warehouse that gives its DuckDB back after every batch
+    (DUCKDB_REOPEN_ABOVE reached) return the rows of one that never does."""
+    from mesdash.core.db.drivers import DuckDBDriver
+    from mesdash.settings import get_settings
+
+    monkeypatch.setattr(DuckDBDriver, "REOPEN_CHECK_SECONDS", 0.0)
+    domains = ("history", "upstream_history", "rejects")  # holds: HOLD_HOURS runs with the clock
+    settings = get_settings()
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    reopens = {}
+    # one after the other: a second open instance of the file would keep the first alive
+    for name, reopen_above in (("plain", ""), ("reopening", "1B")):
+        wh = Warehouse(tiny_duckdb_url, settings=settings.model_copy(update={"duckdb_reopen_above": reopen_above}))
+        try:
+            fetcher = EventFetcher(wh, cache=LayeredCache(""), id_batch_size=BATCH)
+            rows[name] = {
+                d: [r for grouped in fetcher.fetch_events_iter(lot_ids_duck, d) for r in _flatten(grouped)]
+                for d in domains
+            }
+            reopens[name] = wh.driver.reopens  # type: ignore[attr-defined]
+        finally:
+            wh.close()
+    for d in domains:
+        assert len(rows["reopening"][d]) == len(rows["plain"][d]) > 0
+        assert Counter(tuple(r.items()) for r in rows["reopening"][d]) == Counter(
+            tuple(r.items()) for r in rows["plain"][d]
+        )
+    batches = -(-len(lot_ids_duck) // BATCH)
+    assert reopens == {"plain": 0, "reopening": reopens["reopening"]}
+    assert reopens["reopening"] >= len(domains) * batches  # after every batch
+
+
+@pytest.fixture
+def lot_ids_duck(tiny_duckdb_url: str) -> list[str]:
+    wh = Warehouse(tiny_duckdb_url)
+    try:
+        rows = wh.read_sql_df_slow(
+            "SELECT CONTAINERID FROM dwh.DW_MES_CONTAINER WHERE OBJECTTYPE = 'LOT' ORDER BY CONTAINERID"
+        ).rows
+    finally:
+        wh.close()
+    return [r[0] for r in rows]

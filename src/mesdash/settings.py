@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     # (unset: {var_dir}/duckdb-tmp; each process uses a pid-named folder inside it)
     duckdb_memory_limit: str = Field("1GiB", pattern=r"(?i)^(|\d+(\.\d+)?\s*([KMGT]i?B|B))$")
     duckdb_temp_directory: Path | None = None
+    # ... and when such a process's DuckDB holds more than this between queries (its cache and
+    # the ART indexes it loaded, which DuckDB never unloads), it closes and reopens the file to
+    # give it all back ("" never; core/db/drivers.py)
+    duckdb_reopen_above: str = Field("512MiB", pattern=r"(?i)^(|\d+(\.\d+)?\s*([KMGT]i?B|B))$")
 
     # --- warehouse: slow path ------------------------------------------------------------
     db_slow_max_concurrent: int = 3
@@ -136,15 +140,15 @@ class Settings(BaseSettings):
     watchdog_memory_percent: float = 90.0  # system memory use that asks for a controlled restart
     watchdog_worker_max_rss_mb: int = 0  # a worker above this RSS asks for one (0: off)
     prometheus_multiproc_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: metrics of all workers
-
-    # --- events, lineage, trace ----------------------------------------------------------
-    event_fetcher_max_workers: int = 2
-    event_fetcher_cache_skip_cid_threshold: int = 10_000
     # gunicorn (production `mesdash serve`): idle keep-alive of a client connection, longer than
     # any proxy's upstream idle timeout in front of it; and on a reload, how long an old worker
     # waits for connections it accepted to send their request (admin/gunicorn_worker.py)
     web_keepalive_seconds: int = Field(75, ge=0)
     web_shutdown_grace_seconds: float = Field(1.0, ge=0)
+
+    # --- events, lineage, trace ----------------------------------------------------------
+    event_fetcher_max_workers: int = 2
+    event_fetcher_cache_skip_cid_threshold: int = 10_000
     event_fetcher_max_total_rows: int = 500_000
     event_fetcher_batch_timeout_seconds: float = 60.0
     max_split_depth: int = 20

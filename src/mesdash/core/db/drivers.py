@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +65,11 @@ class Driver(ABC):
     def pool_status(self) -> dict[str, Any]:
         return {"kind": "none"}
 
+    def release(self, conn: Any) -> None:
+        """Give back a connection from ``dedicated()``."""
+        with contextlib.suppress(Exception):
+            conn.close()
+
     def dispose(self) -> None:  # noqa: B027 - optional hook
         """Close every connection the driver holds; nothing by default."""
 
@@ -94,51 +101,141 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_SIZE = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B\s*$")
+
+
+def size_bytes(text: str) -> int:
+    """``512MiB`` / ``1 GB`` / ``100B`` in bytes (DuckDB's reading: KB = 1000, KiB = 1024);
+    ``""`` is 0."""
+    if not text:
+        return 0
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r}")
+    number, prefix, binary = match.groups()
+    power = "_KMGT".index(prefix.upper()) if prefix else 0
+    return int(float(number) * (1024 if binary else 1000) ** power)
+
+
 class DuckDBDriver(Driver):
+    """One database instance per process, a cursor (a connection of its own) per reader.
+
+    A read-only instance gives its memory back when it is idle and holds more than
+    ``DUCKDB_REOPEN_ABOVE``: DuckDB loads the warehouse's ART indexes lazily, node by node,
+    and never unloads them (its buffer cache, too, stays until the cap), so a process that
+    reads many different lots — a trace job, a long-running server — would grow to the cap
+    and beyond. When the last cursor is released and ``duckdb_memory()`` is above the
+    threshold (checked at most every ``REOPEN_CHECK_SECONDS``), the instance is closed, which
+    frees everything it held; the next cursor opens it again (tens of milliseconds).
+    """
+
     dialect = "duckdb"
+    REOPEN_CHECK_SECONDS = 1.0
 
     def __init__(self, path: str, read_only: bool, settings: Settings) -> None:
         import duckdb
 
         self._duckdb = duckdb
         self.path = path
+        self.settings = settings
         self.read_only = read_only and path != ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.reopen_above = size_bytes(settings.duckdb_reopen_above) if self.read_only else 0
+        self.reopens = 0  # how many times the instance was given back (tests, diagnostics)
+        self._lock = threading.RLock()
+        self._users = 0  # cursors handed out and not yet released
+        self._checked = 0.0
+        self._disposed = False
+        self._root: Any = self._open()
+
+    def _open(self) -> Any:
         try:
-            self.root = duckdb.connect(path, read_only=self.read_only)
-        except duckdb.Error as exc:
+            root = self._duckdb.connect(self.path, read_only=self.read_only)
+        except self._duckdb.Error as exc:
             raise DBUnavailable(f"cannot open the embedded warehouse: {exc}") from None
         if self.read_only:  # serve and worker processes; the generator sets its own cap
-            self._limit_reader(settings)
+            self._limit_reader(root)
+        return root
 
-    def _limit_reader(self, settings: Settings) -> None:
+    @property
+    def root(self) -> Any:
+        """The instance's own connection (opened again if it was given back)."""
+        with self._lock:
+            if self._root is None:
+                if self._disposed:
+                    raise DBUnavailable("the embedded warehouse was closed")
+                self._root = self._open()
+            return self._root
+
+    def _limit_reader(self, root: Any) -> None:
         """Cap the buffer pool (DUCKDB_MEMORY_LIMIT) and let big operators spill to a folder
         of this process's own (DuckDB removes it on close; folders of dead processes go here).
         Settings are per database instance, which the process shares across connections."""
+        settings = self.settings
         if settings.duckdb_memory_limit:
-            self.root.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")  # validated pattern
+            root.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")  # validated pattern
         base = settings.duckdb_temp_path.resolve()
         base.mkdir(parents=True, exist_ok=True)
         _remove_stale_temp_folders(base)
         folder = str(base / str(os.getpid()))
-        current = self.root.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+        current = root.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
         if current != folder:
             try:
-                self.root.execute("SET temp_directory = $folder", {"folder": folder})
+                root.execute("SET temp_directory = $folder", {"folder": folder})
             except self._duckdb.Error as exc:  # this process's instance has spilled already
                 log.warning("DuckDB temp_directory stays %s: %s", current, exc)
 
+    # ------------------------------------------------------------- cursors -------------
+    def _acquire(self) -> Any:
+        with self._lock:
+            cursor = self.root.cursor()
+            self._users += 1
+            return cursor
+
+    def release(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            conn.close()
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self.reopen_above:
+                self._reopen_if_over()
+
+    def _reopen_if_over(self) -> None:
+        """Close the idle instance when it holds more than ``reopen_above`` (lock held)."""
+        now = time.monotonic()
+        if self._root is None or now - self._checked < self.REOPEN_CHECK_SECONDS:
+            return
+        self._checked = now
+        try:
+            held = self.memory_bytes()
+        except self._duckdb.Error:
+            return
+        if held <= self.reopen_above:
+            return
+        log.info("DuckDB holds %d MiB (> DUCKDB_REOPEN_ABOVE %s) while idle: reopening %s",
+                 held // 2**20, self.settings.duckdb_reopen_above, self.path)
+        with contextlib.suppress(Exception):
+            self._root.close()
+        self._root = None  # the next cursor opens the file again
+        self.reopens += 1
+
+    def memory_bytes(self) -> int:
+        """What DuckDB holds now (``duckdb_memory()``: cache, indexes, operators)."""
+        with self._lock:
+            row = self.root.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0]
+        return int(row[0] or 0)
+
     @contextlib.contextmanager
     def pooled(self) -> Iterator[Any]:
-        cursor = self.root.cursor()
+        cursor = self._acquire()
         try:
             yield cursor
         finally:
-            cursor.close()
+            self.release(cursor)
 
     def dedicated(self, timeout_seconds: float) -> Any:
-        return self.root.cursor()
+        return self._acquire()
 
     def cancel(self, conn: Any) -> None:
         conn.interrupt()
@@ -170,7 +267,10 @@ class DuckDBDriver(Driver):
         return out
 
     def dispose(self) -> None:
-        self.root.close()
+        with self._lock:
+            self._disposed = True
+            if self._root is not None:
+                self._root.close()
 
 
 # ------------------------------------------------------------------ SQLAlchemy-based ----

@@ -306,8 +306,7 @@ class Warehouse:
                 if deadline is not None:
                     deadline.stop()
                 if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
+                    self.driver.release(conn)
 
     # ------------------------------------------------------------- health and admin ------
     def ping(self, timeout_seconds: float = 3.0) -> float:
@@ -329,8 +328,7 @@ class Warehouse:
             if deadline is not None:
                 deadline.stop()
             if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close()
+                self.driver.release(conn)
         return time.monotonic() - start
 
     def pool_status(self) -> dict[str, Any]:

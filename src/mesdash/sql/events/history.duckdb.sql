@@ -1,0 +1,20 @@
+-- Lot history on DuckDB: history.sql with the batch's lot filter applied to the containers
+-- too. Without it DuckDB builds the join's hash table from every container (1.4M rows on the
+-- large warehouse) for each batch: three times slower, and that memory stays with the
+-- process. The filter fragment names h.CONTAINERID, so the containers are read under the
+-- alias h inside their subquery; the rows are history.sql's (an inner join on the id).
+SELECT h.CONTAINERID, h.WORKCENTERNAME, h.SPECNAME, h.SPECID, h.EQUIPMENTID, h.EQUIPMENTNAME,
+       h.TRACKINTIMESTAMP, h.TRACKOUTTIMESTAMP, h.TRACKINQTY, h.TRACKOUTQTY,
+       h.MOVEINTIMESTAMP, h.MOVEINQTY, h.FINISHEDRUNCARD, h.PJ_WORKORDER, h.WORKFLOWNAME,
+       h.PRODUCTNAME, h.PACKAGE_LF,
+       c.CONTAINERNAME, c.PJ_TYPE, c.PRODUCTLINENAME, c.FIRSTNAME AS WAFER_LOT,
+       w.WORK_CENTER_GROUP AS WORKCENTER_GROUP
+FROM dwh.DW_MES_LOTWIPHISTORY h
+JOIN (
+    SELECT h.CONTAINERID, h.CONTAINERNAME, h.PJ_TYPE, h.PRODUCTLINENAME, h.FIRSTNAME
+    FROM dwh.DW_MES_CONTAINER h
+    WHERE {{ cid_filter }}
+) c ON c.CONTAINERID = h.CONTAINERID
+LEFT JOIN {{> common/spec_groups }} w ON w.SPEC = h.SPECNAME
+WHERE {{ cid_filter }}
+ORDER BY h.CONTAINERID, h.MOVEINTIMESTAMP, h.TRACKINTIMESTAMP
