@@ -25,6 +25,8 @@ class Closure:
 
 def closure(seed: str, adjacency: Adjacency, exists: Collection[str], max_depth: int) -> Closure:
     """Breadth-first search from ``seed`` over existing nodes, at most ``max_depth`` edges."""
+    if not adjacency.get(seed):  # most seeds of a large request: nothing upstream
+        return Closure({}, False, set())
     seen = {seed: 0}
     missing: set[tuple[str, str, str]] = set()
     frontier = [seed]
@@ -99,8 +101,12 @@ def _cycle_candidates(members: set[str], adjacency: Adjacency) -> dict[str, list
     """Successors among ``members`` of the members that reach a cycle (Kahn's peeling of
     the nodes whose successors all lead nowhere: they are on no cycle)."""
     succ: dict[str, list[str]] = {}
-    for node in members:
-        following = adjacency.get(node)
+    pairs: Iterable[tuple[str, list[tuple[str, str]] | None]]
+    if len(adjacency) < len(members):  # a genealogy: most members have no successor at all
+        pairs = ((node, following) for node, following in adjacency.items() if node in members)
+    else:
+        pairs = ((node, adjacency.get(node)) for node in members)
+    for node, following in pairs:
         if following:
             inside = [m for m, _ in following if m in members]
             if inside:
@@ -123,7 +129,13 @@ def _cycle_candidates(members: set[str], adjacency: Adjacency) -> dict[str, list
 def roots(members: Collection[str], parents: Adjacency, depth: Mapping[str, int]) -> list[str]:
     """Nodes of ``members`` with no parent inside ``members``; when every node has one (a
     pure cycle), the farthest nodes."""
-    top = [n for n in members if not any(p in members and p != n for p, _ in parents.get(n, ()))]
+    top = []
+    for n in members:
+        for p, _ in parents.get(n, ()):
+            if p != n and p in members:
+                break
+        else:
+            top.append(n)
     if top:
         return top
     farthest = max(depth.get(n, 0) for n in members)

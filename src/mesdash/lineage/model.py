@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, NamedTuple
 
 Direction = Literal["backward", "forward"]
@@ -52,3 +52,20 @@ class Snapshot(NamedTuple):
         name, mfgorder, firstname = name or None, mfgorder or None, firstname or None
         kind = node_type(name, mfgorder, objecttype)
         return cls(cid, name, mfgorder, firstname, original or None, kind)
+
+
+def snapshots(rows: Iterable[Sequence[Any]]) -> dict[str, Snapshot]:
+    """``containers.sql`` rows as snapshots by container id: ``Snapshot.from_row`` in bulk.
+    A node type depends on two-letter prefixes and the object type only, so it is worked
+    out once per distinct combination (a handful) instead of once a row."""
+    kinds: dict[tuple[str, str, Any], str] = {}
+    out: dict[str, Snapshot] = {}
+    new = tuple.__new__  # a NamedTuple's own __new__ is a Python function: twice the cost
+    for cid, name, mfgorder, firstname, objecttype, original in rows:
+        name, mfgorder = name or None, mfgorder or None
+        key = ((mfgorder or "")[:2], (name or "")[:2], objecttype)
+        kind = kinds.get(key)
+        if kind is None:
+            kind = kinds[key] = node_type(name, mfgorder, objecttype)
+        out[cid] = new(Snapshot, (cid, name, mfgorder, firstname or None, original or None, kind))
+    return out

@@ -34,7 +34,7 @@ class Solved:
     walk: Walk
     closures: dict[str, graph.Closure]
     members: set[str]  # every closure plus the existing seeds
-    edges: set[Edge]  # structural edges between members (no self-loops)
+    edges: list[Edge]  # structural edges between members (no self-loops), in the walk's order
     adjacency: dict[str, list[tuple[str, str]]]  # in the walk's direction
     diagnostics: dict[str, Any]
 
@@ -43,7 +43,7 @@ class Solved:
         return ((seed, self.closures.get(seed)) for seed in self.seeds)
 
     def closure_lists(self) -> dict[str, list[str]]:
-        return {seed: sorted(found.depth) if found else [] for seed, found in self.per_seed()}
+        return {seed: sorted(found.depth) if found and found.depth else [] for seed, found in self.per_seed()}
 
 
 LINEAGE_CACHE_TTL = 600  # genealogy changes only when lots split or merge
@@ -116,17 +116,21 @@ class LineageEngine:
         solved = self._solve(container_ids, BACKWARD_WALK, "backward")
         nodes, edges = self._shape(solved)
         parents = solved.adjacency
+        ancestors: dict[str, list[str]] = {}
         seed_roots: dict[str, list[str]] = {}
         for seed, found in solved.per_seed():
             if found is None:
-                seed_roots[seed] = []
-                continue
-            members = {seed, *found.depth}
-            top = graph.roots(members, parents, found.depth)
-            seed_roots[seed] = sorted(nodes[cid]["container_name"] for cid in top)
+                ancestors[seed] = seed_roots[seed] = []
+            elif not found.depth:  # a seed with nothing upstream is its own root
+                ancestors[seed] = []
+                seed_roots[seed] = [nodes[seed]["container_name"]]
+            else:
+                ancestors[seed] = sorted(found.depth)
+                top = graph.roots({seed, *found.depth}, parents, found.depth)
+                seed_roots[seed] = sorted(nodes[cid]["container_name"] for cid in top)
         return {
             "direction": "backward",
-            "ancestors": solved.closure_lists(),
+            "ancestors": ancestors,
             "nodes": nodes,
             "edges": edges,
             "seed_roots": seed_roots,
@@ -168,12 +172,13 @@ class LineageEngine:
         }
         members = set(closures)
         for found in closures.values():
-            members.update(found.depth)
-        edges = {
-            (source, target, kind)
-            for source, target, kind in walk.edges
-            if kind in STRUCTURAL and source != target and source in members and target in members
-        }
+            if found.depth:
+                members.update(found.depth)
+        edges = [
+            edge
+            for edge in walk.edges
+            if edge[0] in members and edge[1] in members and edge[0] != edge[1] and edge[2] in STRUCTURAL
+        ]
         diagnostics = self._diagnostics(seeds, walk, closures, members, adjacency)
         return Solved(seeds, walk, closures, members, edges, adjacency, diagnostics)
 
@@ -203,10 +208,10 @@ class LineageEngine:
     def _shape(self, solved: Solved) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
         """Nodes and edges of the answer; a GD lot's original outside the walk is looked up
         (one query, only when there is one)."""
-        known = solved.walk.nodes
-        snaps = {cid: known[cid] for cid in solved.members}
+        known, members = solved.walk.nodes, solved.members
+        snaps = {cid: snap for cid, snap in known.items() if cid in members}  # the lookup's (id) order
         wanted = {src for src in gd_sources(snaps).values() if src not in snaps}
-        extra: dict[str, Snapshot] = {cid: known[cid] for cid in wanted if cid in known}
+        extra: dict[str, Snapshot] = {cid: known[cid] for cid in sorted(wanted) if cid in known}
         unknown = sorted(wanted - set(extra) - solved.walk.missing)
         if unknown:
             extra.update(self.reader.containers(unknown))

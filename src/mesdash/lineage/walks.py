@@ -4,8 +4,8 @@ Every read goes through the slow path (dedicated connection, slow-query semaphor
 timeout) and is set-at-a-time — never one query per node:
 
 * a walk is one recursive query per batch of seeds, and returns edge ids only;
-* the attributes (and so the existence) of every node a walk touched come from one
-  ``containers`` lookup per batch of ids.
+* the attributes (and so the existence) of every node a walk touched, the seeds included,
+  come from one ``containers`` lookup per batch of ids.
 
 Id sets are bind parameters in the form each dialect handles best (``id_condition``): on
 DuckDB one list bind (``IN (SELECT UNNEST(:ids))``), on PostgreSQL one array bind
@@ -15,7 +15,10 @@ ids) and PostgreSQL caps a statement at 65,535 binds, so there a batch is the wh
 on Oracle a batch is ``ORACLE_IN_BATCH_SIZE`` seeds per CONNECT BY query. A short list
 (``DUCKDB_INDEX_LOOKUP_MAX`` ids or fewer) is the exception on DuckDB: single binds let it
 probe the column's index instead of scanning the table, which on the 1.4M-container
-``large`` warehouse turns the ~165 GD originals' lookup from ~0.2 s into ~0.02 s.
+``large`` warehouse turns the ~165 GD originals' lookup from ~0.2 s into ~0.02 s. A walk
+starts on DuckDB from the unnested seed list itself (``seed_rows``): testing 10,000 seeds
+against the container table there is a scan of all its rows, and the attribute lookup
+tells which seeds exist anyway.
 """
 
 from __future__ import annotations
@@ -26,13 +29,19 @@ from typing import Any
 
 from mesdash.core.db.query_builder import QueryBuilder
 from mesdash.core.db.warehouse import Warehouse
-from mesdash.lineage.model import Direction, Edge, Snapshot, clean
+from mesdash.lineage.model import Direction, Edge, Snapshot, clean, snapshots
 
 # Walk queries by name: each has a portable (WITH RECURSIVE) file and an Oracle (CONNECT BY
-# NOCYCLE) file with the same columns: FROM_ID, TO_ID, EDGE_TYPE, DEPTH.
+# NOCYCLE) file with the same columns: FROM_ID, TO_ID, EDGE_TYPE, DEPTH (one row per edge).
 SPLIT_WALK = "lineage/split_ancestors"
 BACKWARD_WALK = "lineage/genealogy"
 FORWARD_WALK = "lineage/descendants"
+# The Oracle backward and forward walks are one file (connect_by_walk.oracle.sql) whose
+# direction is two structural slots: the edge end at the seed's side, and the far end.
+WALK_ENDS: dict[Direction, dict[str, str]] = {
+    "backward": {"near": "TO_ID", "far": "FROM_ID"},
+    "forward": {"near": "FROM_ID", "far": "TO_ID"},
+}
 
 ORACLE_IDS_PER_STATEMENT = 10_000  # 10 IN groups of 1000; well under Oracle's bind cap
 DUCKDB_INDEX_LOOKUP_MAX = 500  # ids bound one by one (index probes, ≤ ~20 ms of planning)
@@ -57,32 +66,30 @@ def id_condition(qb: QueryBuilder, dialect: str, column: str, ids: Sequence[str]
 
 @dataclass
 class Walk:
-    """What a walk met: edges with their shortest depth, and every node it touched split
+    """What a walk met: its edges, and every node it touched (the seeds included) split
     into the ones that exist (with attributes) and the missing ones."""
 
     direction: Direction
     seeds: set[str] = field(default_factory=set)  # seeds that exist in the warehouse
-    edges: dict[Edge, int] = field(default_factory=dict)
-    nodes: dict[str, Snapshot] = field(default_factory=dict)
+    edges: dict[Edge, int] = field(default_factory=dict)  # in the order the walk returned them
+    nodes: dict[str, Snapshot] = field(default_factory=dict)  # in the order of the lookup
     missing: set[str] = field(default_factory=set)
 
     def add_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Walk rows (FROM_ID, TO_ID, EDGE_TYPE, DEPTH), keeping each edge's least depth.
-        Ids are compared as stored (the warehouse's ids are fixed-width, unpadded)."""
-        seeds, edges = self.seeds, self.edges
+        """Walk rows (FROM_ID, TO_ID, EDGE_TYPE, DEPTH), keeping each edge's least depth
+        (an edge may come from several seed batches). Ids are compared as stored (the
+        warehouse's ids are fixed-width, unpadded)."""
+        edges = self.edges
         for source, target, kind, depth in rows:
             if not source or not target:
-                continue
-            if kind == "seed":
-                seeds.add(source)
                 continue
             key = (source, target, kind)
             known = edges.get(key)
             if known is None or depth < known:
                 edges[key] = int(depth)
 
-    def touched(self) -> set[str]:
-        ids = set(self.seeds)
+    def touched(self, seeds: Iterable[str]) -> set[str]:
+        ids = set(seeds)
         for source, target, _ in self.edges:
             ids.add(source)
             ids.add(target)
@@ -94,10 +101,11 @@ class Walk:
         backward = self.direction == "backward"
         for source, target, kind in self.edges:
             near, far = (target, source) if backward else (source, target)
-            if near in out:
-                out[near].append((far, kind))
-            else:
+            following = out.get(near)
+            if following is None:
                 out[near] = [(far, kind)]
+            else:
+                following.append((far, kind))
         return out
 
 
@@ -129,22 +137,32 @@ class LineageReader:
             fragments = {slot: self._filter(qb, col, batch) for slot, col in columns.items()}
             yield from self._rows(self.wh.sql(name, **fragments), qb.params)
 
+    def seed_rows(self, qb: QueryBuilder, seeds: Sequence[str]) -> str:
+        """A walk's start: a subquery of one column ID. DuckDB unnests the seed list (no
+        table read); elsewhere the seeds that exist, through the CONTAINERID index (which
+        also gives PostgreSQL's recursion the column's own type)."""
+        if self.wh.dialect == "duckdb":
+            return f"SELECT UNNEST({qb.bind(list(seeds))}) AS ID"
+        return self.wh.sql("lineage/seed_ids", id_filter=self._filter(qb, "c.CONTAINERID", seeds))
+
     def walk(self, name: str, seeds: Sequence[str], direction: Direction) -> Walk:
         """Run walk ``name`` over ``seeds`` (one query per seed batch), then look up every
-        node it touched."""
+        node it touched, the seeds included."""
         result = Walk(direction)
         for batch in chunks(list(seeds), self.seed_batch_size):
             qb = QueryBuilder(self.in_batch_size)
-            sql = self.wh.sql(name, seed_filter=self._filter(qb, "c.CONTAINERID", batch))
+            sql = self.wh.sql(name, seed_ids=self.seed_rows(qb, batch), **WALK_ENDS[direction])
             result.add_rows(self._rows(sql, {**qb.params, "max_depth": self.max_depth}))
-        touched = result.touched()
+        touched = result.touched(seeds)
         result.nodes = self.containers(list(touched)) if touched else {}
-        result.missing = touched - set(result.nodes)
+        result.missing = touched - result.nodes.keys()
+        result.seeds = {seed for seed in seeds if seed in result.nodes}
         return result
 
     def containers(self, ids: Sequence[str]) -> dict[str, Snapshot]:
-        rows = self._lookup("lineage/containers", ids, id_filter="c.CONTAINERID")
-        return {snap.container_id: snap for snap in map(Snapshot.from_row, rows)}
+        """Attributes of the containers among ``ids`` that exist, in id order (per batch)."""
+        name = "lineage/containers_many" if len(ids) > DUCKDB_INDEX_LOOKUP_MAX else "lineage/containers"
+        return snapshots(self._lookup(name, ids, id_filter="c.CONTAINERID"))
 
     def merge_sources(self, ids: Sequence[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}

@@ -3,22 +3,25 @@
 -- merge source's own split ancestors and their merges are followed too.
 --
 -- One row per edge met (FROM_ID upstream -> TO_ID downstream, EDGE_TYPE 'split_from' or
--- 'merge_source') with the shortest depth at which the walk met it. The seeds come as
--- 'seed' rows (FROM_ID = TO_ID, DEPTH 0): a seed missing from the warehouse has none. The
--- walk goes :max_depth + 1 edges deep; the extra level shows whether the cap cut a closure.
--- The walk does not test that a node exists (the recursive step stays one lookup); the
--- engine follows only nodes that containers.sql finds, so at worst a few extra rows come.
+-- 'merge_source') with the shortest depth at which the walk met it. The walk starts from
+-- the seed_ids slot (a subquery of one column ID, built by walks.seed_rows) and goes
+-- :max_depth + 1 edges deep; the extra level shows whether the cap cut a closure. The walk
+-- does not test that a node exists (the recursive step stays one lookup, and on DuckDB the
+-- start reads no table): the engine learns which nodes exist, seeds included, from
+-- containers.sql and follows only those, so at worst a few extra rows come.
 --
 -- Each step is a LATERAL lookup of the frontier node's edges, so PostgreSQL probes the
 -- join-key indexes per node instead of hashing both tables on every iteration (DuckDB
--- plans it as a join either way).
+-- plans it as one hash join, built once, over both edge tables).
 -- UNION (not UNION ALL) with the depth carried ends cycles: a row can only repeat with a
 -- new, bounded depth. MIN(DEPTH) per edge keeps the shortest path.
+-- The rows come in edge order: the engine's result is sorted, which costs little on
+-- presorted rows.
 -- Oracle has no WITH RECURSIVE: genealogy.oracle.sql uses CONNECT BY NOCYCLE.
+-- example seed_ids: SELECT c.CONTAINERID AS ID FROM dwh.DW_MES_CONTAINER c WHERE c.CONTAINERID IN (:p0)
 WITH RECURSIVE walk (FROM_ID, TO_ID, EDGE_TYPE, DEPTH) AS (
-    SELECT c.CONTAINERID, c.CONTAINERID, 'seed', 0
-    FROM dwh.DW_MES_CONTAINER c
-    WHERE {{ seed_filter }}
+    SELECT s.ID, s.ID, 'seed', 0
+    FROM ({{ seed_ids }}) s
     UNION
     SELECT e.FROM_ID, e.TO_ID, e.EDGE_TYPE, w.DEPTH + 1
     FROM walk w
@@ -35,4 +38,6 @@ WITH RECURSIVE walk (FROM_ID, TO_ID, EDGE_TYPE, DEPTH) AS (
 )
 SELECT FROM_ID, TO_ID, EDGE_TYPE, MIN(DEPTH) AS DEPTH
 FROM walk
+WHERE DEPTH > 0
 GROUP BY FROM_ID, TO_ID, EDGE_TYPE
+ORDER BY FROM_ID, TO_ID, EDGE_TYPE
