@@ -6,7 +6,7 @@ Both variants run in their own child process, one after the other, on the same i
 baseline is the peers' approach (one DataFrame of the whole result, then grouped into
 per-lot records); mesdash streams id batches through fetchmany and groups as rows arrive.
 Prints rows, seconds and peak RSS growth over the child's start (after imports and the
-id list) for each, and their ratio.
+id list) for each, and their ratio; ``--json PATH`` also writes them (for ``bench/report.py``).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--url", default="duckdb:///var/bench/large.duckdb")
     parser.add_argument("--ids", type=int, default=100_000)
     parser.add_argument("--domain", default="rejects")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -97,6 +98,14 @@ def main() -> None:
     print(f"| {args.domain} | {args.ids:,} | {ours['rows']:,} | {base['peak_growth_mb']} MB | "
           f"{ours['peak_growth_mb']} MB | {base['peak_growth_mb'] / max(ours['peak_growth_mb'], 1):.1f}× | "
           f"{base['seconds']} | {ours['seconds']} |")
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).write_text(json.dumps(
+            {"url": args.url, "domain": args.domain, "ids": args.ids, "rows": ours["rows"],
+             "pandas": base, "mesdash": ours,
+             "memory_ratio": base["peak_growth_mb"] / max(ours["peak_growth_mb"], 1),
+             "time_ratio": base["seconds"] / max(ours["seconds"], 1e-3)}, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

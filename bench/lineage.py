@@ -9,11 +9,13 @@ closure in memory. Both answers are compared: the table only shows runs that agr
 
 Without ``--url`` the embedded ``var/large.duckdb`` is used when it exists, else the
 ``demo`` scale is generated into a temporary DuckDB file (about a minute or two).
+``--json PATH`` also writes the table's figures (for ``bench/report.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
@@ -92,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,1000,10000", help="seed counts")
     parser.add_argument("--direction", choices=["backward", "forward"], default="backward")
     parser.add_argument("--no-baseline", action="store_true", help="time mesdash only")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,11 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warehouse: {wh.dialect}, {len(lots)} lots sampled, direction {args.direction}\n")
             print("| seeds | mesdash s | mesdash queries | baseline s | baseline queries | ratio | nodes |")
             print("|---:|---:|---:|---:|---:|---:|---:|")
+            runs: list[dict[str, Any]] = []
             for n in sizes:
                 seeds = lots[:n]
                 m_time, m_queries, result = timed(wh, lambda s=seeds: engine.resolve(s, args.direction))
                 key = "descendants" if args.direction == "forward" else "ancestors"
                 row = [f"{n:,}", f"{m_time:.3f}", f"{m_queries}"]
+                run: dict[str, Any] = {"seeds": n, "mesdash_s": m_time, "mesdash_queries": m_queries,
+                                       "baseline_s": None, "baseline_queries": None, "ratio": None}
                 if args.no_baseline or args.direction == "forward":
                     row += ["–", "–", "–"]
                 else:
@@ -116,8 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(f"MISMATCH at {n} seeds", file=sys.stderr)
                         return 1
                     row += [f"{b_time:.3f}", f"{b_queries:,}", f"{b_time / m_time:.1f}×"]
+                    run.update(baseline_s=b_time, baseline_queries=b_queries, ratio=b_time / m_time)
                 row.append(f"{len(result['nodes']):,}")
                 print("| " + " | ".join(row) + " |", flush=True)
+                runs.append({**run, "nodes": len(result["nodes"]), "edges": len(result.get("edges", []))})
+            if args.json:
+                Path(args.json).write_text(json.dumps(
+                    {"url": args.url, "dialect": wh.dialect, "lots_sampled": len(lots),
+                     "direction": args.direction, "runs": runs}, indent=2), encoding="utf-8")
         finally:
             wh.close()
     return 0

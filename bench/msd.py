@@ -6,15 +6,18 @@
 Runs ``mesdash.msd.service.compute`` once (no cache) and samples the process RSS every
 20 ms; prints per stage (detection, genealogy + upstream events, attribution) its seconds
 and the peak RSS growth over the start, the cohort size and the top suspects next to the
-warehouse manifest's planted excursions.
+warehouse manifest's planted excursions. ``--json PATH`` also writes them (with the
+``MSD_SEED_BATCH_SIZE`` in effect) for ``bench/report.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import threading
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -48,6 +51,7 @@ def main() -> None:
     parser.add_argument("--start", default="2026-04-01")
     parser.add_argument("--end", default="2026-08-31")
     parser.add_argument("--station", default="測試")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
 
     from mesdash.core.db.warehouse import Warehouse
@@ -89,11 +93,25 @@ def main() -> None:
             f"lift {s['lift']}  p {s['p_value']:.2e}  q {s['q_value']:.2e}"
         )
     manifest = load_manifest(wh) or {}
+    planted = []
     for e in manifest.get("excursions", []):
         print(
             f"  planted {e['kind']}: {e.get('resource_name') or e.get('material_lot') or e.get('wafer_lot')}"
         )
+        planted.append({"kind": e["kind"],
+                        "name": e.get("resource_name") or e.get("material_lot") or e.get("wafer_lot")})
     wh.close()
+    if args.json:
+        from mesdash.settings import get_settings
+
+        suspects = [{k: s[k] for k in ("rank", "dimension", "name", "lot_count", "lift", "p_value", "q_value")}
+                    for s in result["suspects"][:5]]
+        Path(args.json).write_text(json.dumps(
+            {"url": args.url, "station": args.station, "start": args.start, "end": args.end,
+             "seed_batch_size": get_settings().msd_seed_batch_size,
+             "stages": stages[1:], "total_s": total, "start_rss_mb": base,
+             "kpi": kpi, "quality": result["quality"]["status"], "suspects": suspects, "planted": planted},
+            indent=2, ensure_ascii=False, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ monolithic statement, every cached view's latency and CSV export throughput.
         --redis redis://127.0.0.1:6379/0 --end 2026-11-22
 
 Runs in a fresh cache namespace and a temporary spool directory, removed at the end.
+``--json PATH`` also writes the figures (for ``bench/report.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -18,6 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from reports import _latencies, _timed  # bench/reports.py: the same timing helpers
@@ -32,7 +35,7 @@ def _export(chunks: Iterator[bytes]) -> tuple[int, int]:
 
 
 def _report(name: str, build: Callable[[], Any], mono: Callable[[], Any], cases: Callable[[str], dict[str, Any]],
-            export: Callable[[str], Iterator[bytes]], repeat: int) -> None:
+            export: Callable[[str], Iterator[bytes]], repeat: int) -> dict[str, Any]:
     cold_s, info = _timed(build)
     print(f"{name}: cold batched query {cold_s:7.2f} s  rows {info.rows:,}  chunks {info.chunks}  "
           f"spilled {info.spilled}  quality {info.quality['status']}")
@@ -40,11 +43,17 @@ def _report(name: str, build: Callable[[], Any], mono: Callable[[], Any], cases:
     print(f"{name}: warm rebuild from cached chunks {warm_s:7.2f} s")
     mono_s, rows = _timed(mono)
     print(f"{name}: one monolithic statement {mono_s:7.2f} s  rows {rows:,}")
+    views: dict[str, dict[str, float]] = {}
     for label, fn in cases(info.query_id).items():
         lat = _latencies(fn, repeat)
+        views[label] = lat
         print(f"  {label:34s} first {lat['first']:7.1f}  p50 {lat['p50']:6.1f}  p95 {lat['p95']:6.1f} ms")
     export_s, (size, lines) = _timed(lambda: _export(export(info.query_id)))
     print(f"  export CSV {export_s:6.2f} s  {lines:,} rows  {size / 2**20:.1f} MB  {lines / max(export_s, 1e-9):,.0f} rows/s")
+    return {"name": name, "cold_s": cold_s, "rows": info.rows, "chunks": info.chunks, "spilled": info.spilled,
+            "quality": info.quality["status"], "warm_s": warm_s, "mono_s": mono_s, "mono_rows": rows,
+            "views": views, "export": {"seconds": export_s, "rows": lines, "mb": size / 2**20,
+                                       "rows_per_s": lines / max(export_s, 1e-9)}}
 
 
 def main() -> None:
@@ -54,6 +63,7 @@ def main() -> None:
     parser.add_argument("--end", default=(date.today() - timedelta(days=1)).isoformat())
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
 
     spool = tempfile.mkdtemp(prefix="mesdash-bench-spool-")
@@ -81,7 +91,9 @@ def main() -> None:
     try:
         hq = HoldQuery(start_date=start, end_date=end)
         sel = HoldSelection(record_type="new,on_hold,released")
-        _report("hold history", lambda: hold.build(hq, wh), lambda: hold.chunk_query(wh)(whole, None).num_rows,
+        out: dict[str, Any] = {"url": args.url, "start": start.isoformat(), "end": end.isoformat(),
+                               "days": args.days, "repeat": args.repeat}
+        out["hold"] = _report("hold history", lambda: hold.build(hq, wh), lambda: hold.chunk_query(wh)(whole, None).num_rows,
                 lambda q: {"trend (3 types)": lambda: hold_views.trend(q),
                            "summary / KPI cards": lambda: hold_views.summary(q, sel),
                            "reason pareto": lambda: hold_views.pareto(q, sel),
@@ -91,7 +103,7 @@ def main() -> None:
 
         rq = ResourceQuery(start_date=start, end_date=end)
         rsel = ResourceSelection(granularity="week")
-        _report("equipment history", lambda: res.build(rq, wh),
+        out["resource"] = _report("equipment history", lambda: res.build(rq, wh),
                 lambda: res.chunk_query(wh, rq)(whole, None).num_rows,
                 lambda q: {"summary": lambda: res_views.summary(q, rsel),
                            "trend (week)": lambda: res_views.trend(q, rsel),
@@ -104,12 +116,15 @@ def main() -> None:
             "FETCH FIRST 50 ROWS ONLY").to_dicts()]
         jq = JobQuery(start_date=start, end_date=end, machines=busiest)
         jsel = JobSelection()
-        _report("equipment jobs (50 machines)", lambda: jobs.build(jq, wh),
+        out["jobs"] = _report("equipment jobs (50 machines)", lambda: jobs.build(jq, wh),
                 lambda: jobs.chunk_query(wh, jq)(whole, None).num_rows,
                 lambda q: {"jobs page 1": lambda: job_views.jobs_page(q, jsel, 1, 50),
                            "breakdown per machine": lambda: job_views.breakdown(q, jsel, "machine")},
                 lambda q: job_views.export_csv(q, jsel), args.repeat)
         print(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        out.update(job_machines=len(busiest), peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2, ensure_ascii=False), encoding="utf-8")
     finally:
         wh.close()
         client = get_redis()

@@ -8,26 +8,35 @@ One cold run each (no Redis: chunks in the process L1): split / merge history fa
 runs, adjacent lots of one lot, lot → equipment for 100 lot names, recent jobs of a
 machine, and the equipment period of the first 50 machines by id — E10 hours over 730 days,
 folded loads over 365 days and materials over 90 days, through the batch engine (31-day chunks).
+``--json PATH`` also writes each lookup's seconds and result (for ``bench/report.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+LOOKUPS: list[dict[str, Any]] = []
 
 
 def timed(label: str, fn: Callable[[], Any], describe: Callable[[Any], str]) -> None:
     start = time.perf_counter()
     result = fn()
-    print(f"{label:<48} {time.perf_counter() - start:8.2f} s  {describe(result)}", flush=True)
+    seconds = time.perf_counter() - start
+    print(f"{label:<48} {seconds:8.2f} s  {describe(result)}", flush=True)
+    LOOKUPS.append({"label": label, "seconds": seconds, "result": describe(result)})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="duckdb:///var/bench/large.duckdb")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
 
     from mesdash.core.db.warehouse import Warehouse
@@ -97,10 +106,14 @@ def main() -> None:
         )
         timed(
             f"equipment period {query_type}, 50 machines, {days} d",
-            lambda request=request: period.build(wh, request),
+            functools.partial(period.build, wh, request),
             lambda info: f"{info.rows} rows in {info.chunks} chunks, spilled={info.spilled}",
         )
     wh.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"url": args.url, "data_end": end.isoformat(), "lot": split_lot, "machines": len(busiest),
+             "lookups": LOOKUPS}, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ run — the same primary query as one monolithic statement.
         --redis redis://127.0.0.1:6379/0 --end 2026-11-22
 
 Runs in a fresh cache namespace and a temporary spool directory, removed at the end. The
-views run ``--repeat`` times each; p50 / p95 / max are in milliseconds.
+views run ``--repeat`` times each; p50 / p95 / max are in milliseconds. ``--json PATH`` also
+writes the figures (for ``bench/report.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -21,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 
@@ -45,6 +48,7 @@ def main() -> None:
     parser.add_argument("--end", default=(date.today() - timedelta(days=1)).isoformat())
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
 
     spool = tempfile.mkdtemp(prefix="mesdash-bench-spool-")
@@ -66,6 +70,8 @@ def main() -> None:
     end = date.fromisoformat(args.end)
     query = RejectQuery(start_date=end - timedelta(days=args.days - 1), end_date=end)
     wh = Warehouse(args.url)
+    out: dict[str, Any] = {"url": args.url, "start": query.start_date.isoformat(),
+                           "end": query.end_date.isoformat(), "days": query.days, "repeat": args.repeat}
     print(f"reject history {query.start_date} .. {query.end_date} ({query.days} days) on {args.url}")
     try:
         cold_s, info = _timed(lambda: service.build_dataset(query, wh))
@@ -73,10 +79,14 @@ def main() -> None:
             f"cold   batched query: {cold_s:8.2f} s  rows {info.rows:,}  chunks {info.chunks}  "
             f"spilled {info.spilled}  quality {info.quality['status']}"
         )
+        out.update(cold_s=cold_s, rows=info.rows, chunks=info.chunks, spilled=info.spilled,
+                   quality=info.quality["status"])
         warm_s, _ = _timed(lambda: service.build_dataset(query, wh))
+        out["warm_s"] = warm_s
         print(f"warm   rebuild from cached chunks: {warm_s:8.2f} s  (no warehouse query)")
         today = day_of(datetime.now())
         reuse_s, kept = _timed(lambda: service.reusable_dataset(query, today))
+        out.update(reuse_s=reuse_s, reused=kept is not None)
         print(
             f"warm   POST on a closed range (dataset reused): {1000 * reuse_s:8.1f} ms  reused {kept is not None}"
         )
@@ -84,10 +94,12 @@ def main() -> None:
         mono_chunk = Chunk(0, start=query.start_date, end=query.end_date)
         mono_s, mono = _timed(lambda: service.chunk_query(wh, query)(mono_chunk, None))
         print(f"one monolithic statement: {mono_s:8.2f} s  rows {mono.num_rows:,}  (same SQL, whole range)")
+        out.update(mono_s=mono_s, mono_rows=mono.num_rows)
         del mono
 
         qid = info.query_id
         prime_s, _ = _timed(lambda: views.prime(qid))
+        out["prime_s"] = prime_s
         print(f"prime the page's first-load views (summary, trend, 3 paretos, list page 1): {prime_s:6.2f} s")
         top = views.pareto(qid, "reason")["items"][0]["item"]
         picked = views.ViewFilters.of({"reason": [top]})
@@ -103,9 +115,11 @@ def main() -> None:
             "list page 1 (-TXNDATE)": lambda: views.rows_page(qid, 1, 50, "-TXNDATE"),
             "list page 500 (-CHARGED_OFF_QTY)": lambda: views.rows_page(qid, 500, 100, "-CHARGED_OFF_QTY"),
         }
+        out["views"] = {}
         print(f"views (ms): first call — computed over the dataset unless primed — then {args.repeat} more")
         for name, fn in cases.items():
             lat = _latencies(fn, args.repeat)
+            out["views"][name] = lat
             print(
                 f"  {name:34s} first {lat['first']:7.1f}  p50 {lat['p50']:6.1f}  "
                 f"p95 {lat['p95']:6.1f}  max {lat['max']:6.1f}"
@@ -119,11 +133,16 @@ def main() -> None:
             return size, lines
 
         export_s, (size, lines) = _timed(export)
+        out["export"] = {"seconds": export_s, "rows": lines - 1, "mb": size / 2**20,
+                         "rows_per_s": (lines - 1) / export_s}
         print(
             f"export CSV: {export_s:8.2f} s  {lines - 1:,} rows  {size / 2**20:.1f} MB  "
             f"{(lines - 1) / export_s:,.0f} rows/s  {size / 2**20 / export_s:.1f} MB/s"
         )
         print(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2, ensure_ascii=False), encoding="utf-8")
     finally:
         wh.close()
         client = get_redis()

@@ -13,6 +13,7 @@ Needs Redis (``--redis``, default the local one); uses a namespace and spool of 
   (``stream_job``): time to the first ``records`` line, total time, its peak RSS growth.
   Both run with the settings' defaults (``DUCKDB_MEMORY_LIMIT``, ``TRACE_JOB_*``); the
   worker's log goes to ``{spool}/worker.log``.
+``--json PATH`` also writes the figures (and those settings) for ``bench/report.py``.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--baseline-ids", type=int, default=0, help="ids for the baseline (default: --ids)")
     parser.add_argument("--domains", default="history,upstream_history")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--worker-pid", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -181,6 +183,17 @@ def main() -> None:
     print(f"| job: web streaming | {args.ids:,} | {rows:,} | {job['first_row_s']} s | {job['total_s']} s | "
           f"+{job['web_peak_growth_mb']} MB |")
     print(f"(spool {spool}; remove it when done)")
+    if args.json:
+        from mesdash.settings import get_settings
+
+        settings = get_settings()
+        Path(args.json).write_text(json.dumps(
+            {"url": args.url, "ids": args.ids, "baseline_ids": base_ids, "domains": domains,
+             "rows": rows, "baseline_rows": base_rows, "rows_compared": base_ids == args.ids,
+             "settings": {"DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+                          "TRACE_JOB_FIRST_BATCH_SIZE": settings.trace_job_first_batch_size,
+                          "TRACE_JOB_ID_BATCH_SIZE": settings.trace_job_id_batch_size},
+             "job": job, "baseline": base}, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
