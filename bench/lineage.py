@@ -6,6 +6,8 @@ The baseline walks the genealogy backward the way node-by-node tools do: one que
 node for its existence, split parent and merge sources (``lineage/baseline_node_parents``,
 pooled path), each node asked once however many seeds reach it, then the same per-seed
 closure in memory. Both answers are compared: the table only shows runs that agree.
+mesdash runs ``--repeat`` times per size (default 5) and its median is reported, with the
+fastest and slowest run; the baseline runs once (it takes minutes).
 
 Without ``--url`` the embedded ``var/large.duckdb`` is used when it exists, else the
 ``demo`` scale is generated into a temporary DuckDB file (about a minute or two).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -95,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--direction", choices=["backward", "forward"], default="backward")
     parser.add_argument("--no-baseline", action="store_true", help="time mesdash only")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="mesdash runs per size; the median is reported (a busy machine is noisy)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,10 +114,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs: list[dict[str, Any]] = []
             for n in sizes:
                 seeds = lots[:n]
-                m_time, m_queries, result = timed(wh, lambda s=seeds: engine.resolve(s, args.direction))
+                timings = [timed(wh, lambda s=seeds: engine.resolve(s, args.direction))
+                           for _ in range(max(1, args.repeat))]
+                m_time = statistics.median(t for t, _, _ in timings)
+                _, m_queries, result = timings[0]
                 key = "descendants" if args.direction == "forward" else "ancestors"
                 row = [f"{n:,}", f"{m_time:.3f}", f"{m_queries}"]
                 run: dict[str, Any] = {"seeds": n, "mesdash_s": m_time, "mesdash_queries": m_queries,
+                                       "mesdash_runs": len(timings),
+                                       "mesdash_min_s": min(t for t, _, _ in timings),
+                                       "mesdash_max_s": max(t for t, _, _ in timings),
                                        "baseline_s": None, "baseline_queries": None, "ratio": None}
                 if args.no_baseline or args.direction == "forward":
                     row += ["–", "–", "–"]

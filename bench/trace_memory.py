@@ -191,6 +191,7 @@ def main() -> None:
             {"url": args.url, "ids": args.ids, "baseline_ids": base_ids, "domains": domains,
              "rows": rows, "baseline_rows": base_rows, "rows_compared": base_ids == args.ids,
              "settings": {"DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+                          "DUCKDB_REOPEN_ABOVE": settings.duckdb_reopen_above,
                           "TRACE_JOB_FIRST_BATCH_SIZE": settings.trace_job_first_batch_size,
                           "TRACE_JOB_ID_BATCH_SIZE": settings.trace_job_id_batch_size},
              "job": job, "baseline": base}, indent=2), encoding="utf-8")
