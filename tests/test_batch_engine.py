@@ -446,6 +446,29 @@ def test_iterate_chunks_is_lazy(backend: str) -> None:
         next(chunks)
 
 
+def test_a_chunk_expired_mid_iteration_is_recomputed_when_the_caller_asks(backend: str) -> None:
+    chunks_planned = month_chunks(3)
+    execute_plan(chunks_planned, simple_fn, query_hash="h13r", cache_prefix="lazy")
+    store = ChunkStore("lazy", "h13r")
+    recomputed: list[int] = []
+
+    def again(index: int) -> pa.Table:
+        recomputed.append(index)
+        return simple_fn(chunks_planned[index], None)
+
+    chunks = iterate_chunks("lazy", "h13r", recompute=again)
+    assert next(chunks).column("CHUNK").to_pylist() == [0, 0, 0]
+    if backend == "redis":
+        get_redis().delete(store.chunk_key(1))  # type: ignore[union-attr]
+    else:
+        from mesdash.core.cache import get_l1
+
+        get_l1().delete(store.chunk_key(1))
+    assert [t.column("CHUNK").to_pylist() for t in chunks] == [[1, 1, 1], [2, 2, 2]]
+    assert recomputed == [1]
+    assert store.get(1) is None  # computed for this reader, not cached again
+
+
 def test_chunk_the_local_store_cannot_hold_is_failed(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path
 ) -> None:

@@ -122,16 +122,12 @@ def _rows(
         "chunks": [c.params() for c in chunks],
     }
     qhash = query_hash(basis)
-    plan = execute_plan(
-        chunks,
-        _chunk_query(wh, params, name, alias),
-        query_hash=qhash,
-        cache_prefix=PREFIX,
-        bulkhead=wh.bulkhead,
-    )
+    query = _chunk_query(wh, params, name, alias)
+    plan = execute_plan(chunks, query, query_hash=qhash, cache_prefix=PREFIX, bulkhead=wh.bulkhead)
 
     def rows() -> Iterator[dict[str, Any]]:
-        for table in iterate_chunks(PREFIX, qhash):
+        # rows are consumed as they come: a chunk that expires after the plan is run again
+        for table in iterate_chunks(PREFIX, qhash, recompute=lambda i: query(chunks[i], None)):
             yield from table.to_pylist()
 
     return rows(), plan

@@ -8,7 +8,8 @@ are an error (``ChunkColumnsMismatch``), never a silent mix.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from mesdash.core.batch.spool import QuerySpool, SpoolEntry
 from mesdash.core.batch.store import ChunkStore
 from mesdash.core.resilience.errors import CacheExpired
 from mesdash.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 class ChunkColumnsMismatch(ValueError):
@@ -56,11 +59,16 @@ def _plan_meta(store: ChunkStore) -> dict[str, Any]:
     return meta
 
 
-def iterate_chunks(cache_prefix: str, query_hash: str) -> Iterator[pa.Table]:
+def iterate_chunks(
+    cache_prefix: str, query_hash: str, recompute: Callable[[int], pa.Table] | None = None
+) -> Iterator[pa.Table]:
     """The plan's chunks in index order, one at a time; failed chunks are left out.
 
     Column order follows the first chunk; a different column set raises
-    ``ChunkColumnsMismatch``; a completed chunk gone from the cache raises ``CacheExpired``.
+    ``ChunkColumnsMismatch``; a completed chunk gone from the cache (its TTL ran out after
+    the plan) raises ``CacheExpired`` — or, with ``recompute``, is computed again by
+    ``recompute(index)`` (not cached), for a caller that consumes the rows as they come and
+    cannot start over.
     """
     store = ChunkStore(cache_prefix, query_hash)
     meta = _plan_meta(store)
@@ -70,6 +78,10 @@ def iterate_chunks(cache_prefix: str, query_hash: str) -> Iterator[pa.Table]:
         if index in failed:
             continue
         table = store.get(index)
+        if table is None and recompute is not None:
+            log.info("batch %s:%s: chunk %d expired after the plan; computing it again",
+                     cache_prefix, query_hash, index)
+            table = recompute(index)
         if table is None:
             raise CacheExpired(f"batch {cache_prefix}:{query_hash}: chunk {index} expired")
         if names is None:
