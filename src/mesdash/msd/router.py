@@ -7,14 +7,14 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from mesdash.core.batch.csv_export import MEDIA_TYPE
+from mesdash.core.batch.csv_export import csv_stream
 from mesdash.core.db import Warehouse, get_warehouse
 from mesdash.core.jobs import accepted_response
 from mesdash.core.resilience.errors import ValidationFailed
-from mesdash.core.resilience.problem import jsonable_bytes, problem_responses
+from mesdash.core.resilience.problem import DB_ERRORS, json_response, problem_responses
 from mesdash.msd import detail, jobs, service
 from mesdash.msd.detection import check_station, station_orders
 from mesdash.msd.schemas import (
@@ -30,16 +30,11 @@ from mesdash.web.pages import render
 router = APIRouter(tags=["mid-section-defect"])
 QueryId = Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 API = "/api/mid-section-defect"
-DB_ERRORS = ("DB_ERROR", "DB_UNAVAILABLE", "DB_POOL_EXHAUSTED", "DB_BUSY", "CIRCUIT_OPEN", "QUERY_TIMEOUT")
 
 
 @router.get("/mid-section-defect", response_class=HTMLResponse, include_in_schema=False)
 def page(request: Request) -> Response:
     return render(request, "mid_section_defect.html", title="Mid-section defect", plotly=True)
-
-
-def _json(payload: object) -> Response:
-    return Response(jsonable_bytes(payload), media_type="application/json")
 
 
 def _answer(warehouse: Warehouse, params: AnalysisParams, **extra: object) -> Response:
@@ -48,7 +43,7 @@ def _answer(warehouse: Warehouse, params: AnalysisParams, **extra: object) -> Re
     if found is None and jobs.is_big(params):
         return accepted_response(jobs.start(params))
     summary = (found or service.analyze(warehouse, params))["summary"]
-    return _json({**summary, **extra})
+    return json_response({**summary, **extra})
 
 
 def _params(**values: object) -> AnalysisParams:
@@ -71,7 +66,7 @@ def stations(warehouse: Warehouse = Depends(get_warehouse)) -> Response:
     data = [
         {"workcenter_group": g, "order": o} for g, o in sorted(orders.items(), key=lambda kv: (kv[1], kv[0]))
     ]
-    return _json({"data": data, "default": DEFAULT_STATION})
+    return json_response({"data": data, "default": DEFAULT_STATION})
 
 
 @router.get(
@@ -83,7 +78,7 @@ def stations(warehouse: Warehouse = Depends(get_warehouse)) -> Response:
 def loss_reasons(station: str = DEFAULT_STATION, warehouse: Warehouse = Depends(get_warehouse)) -> Response:
     check_station(warehouse, station)
     rows = warehouse.read_sql_df(warehouse.sql("msd/loss_reasons"), {"station": station}).to_dicts()
-    return _json(
+    return json_response(
         {"station": station, "data": [{"name": r["LOSSREASONNAME"], "rows": r["ROW_COUNT"]} for r in rows]}
     )
 
@@ -155,7 +150,7 @@ def analysis_detail(
         raise ValidationFailed(f"sort: one of {', '.join(detail.COLUMNS)}")
     if order not in ("asc", "desc"):
         raise ValidationFailed("order: asc or desc")
-    return _json(detail.page(query_id, page, page_size, sort, order == "desc"))
+    return json_response(detail.page(query_id, page, page_size, sort, order == "desc"))
 
 
 @router.get(
@@ -165,7 +160,7 @@ def analysis_detail(
     responses=problem_responses("VALIDATION_ERROR", "CACHE_EXPIRED"),
 )
 def analysis_suspect(query_id: QueryId, rank: int = Query(ge=1)) -> Response:
-    return _json(service.suspect_drill_down(query_id, rank))
+    return json_response(service.suspect_drill_down(query_id, rank))
 
 
 @router.get(
@@ -175,8 +170,4 @@ def analysis_suspect(query_id: QueryId, rank: int = Query(ge=1)) -> Response:
     responses={200: {"content": {"text/csv": {}}}, **problem_responses("CACHE_EXPIRED")},
 )
 def export(query_id: QueryId) -> Response:
-    return StreamingResponse(
-        detail.csv(query_id),
-        media_type=MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="msd-{query_id}.csv"'},
-    )
+    return csv_stream(detail.csv(query_id), f"msd-{query_id}.csv")
