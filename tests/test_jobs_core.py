@@ -199,7 +199,16 @@ def test_rq_job_runs_on_a_worker_with_progress_and_failure(spool: Path, redis_na
     from rq.job import Job
 
     from mesdash.core.jobs.runner import rq_job_id
+    from mesdash.core.jobs.store import RedisJobStore
     from mesdash.core.redis_client import get_redis
+
+    # an ended job's parameters expire with its record, not an hour after it
+    client = get_redis()
+    assert client is not None
+    for ended in (submitted.job_id, bad.job_id):
+        record_ttl = client.ttl(RedisJobStore.record_key(ended))
+        params_ttl = client.ttl(RedisJobStore.params_key(ended))
+        assert 0 < params_ttl <= record_ttl <= submitted.record["ttl"]
 
     rq_job = Job.fetch(rq_job_id(bad.job_id, 1), connection=get_redis())
     assert map_rq_state(rq_job.get_status()) == "failed"  # RQ agrees: no automatic retry

@@ -17,12 +17,15 @@ default suite: 30 s at 10 users on the tiny warehouse, footprint checks only (no
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis as redis_lib
 from loaddriver import load_catalog, run_load
 from stack import END, Stack, running_stack
@@ -69,6 +72,39 @@ def footprint(stack: Stack) -> dict[str, dict[str, int]]:
     return {name: {"rss": p.memory_info().rss, "fds": p.num_fds()} for name, p in procs.items()}
 
 
+def fd_kinds(stack: Stack) -> dict[str, dict[str, int]]:
+    """Per process, what its open descriptors are: sockets by remote port (Redis, the
+    warehouse, a client), files by name, the rest by their link ('pipe', 'anon_inode')."""
+    out: dict[str, dict[str, int]] = {}
+    procs = {f"web-{p.pid}": p for p in stack.web_worker_procs()}
+    procs.update({f"rq-{p.pid}": p for p in stack.rq_procs()})
+    for name, proc in procs.items():
+        kinds: dict[str, int] = {}
+        try:
+            described = {c.fd: f"socket->{c.raddr.port if c.raddr else 'listen'}" for c in proc.net_connections("all")}
+            described.update({f.fd: f"file:{Path(f.path).name}" for f in proc.open_files()})
+            for fd in Path(f"/proc/{proc.pid}/fd").iterdir():
+                number = int(fd.name)
+                if number not in described:
+                    with contextlib.suppress(OSError):
+                        described[number] = os.readlink(fd).split(":")[0]
+        except (OSError, psutil.Error):
+            continue
+        for kind in described.values():
+            kinds[kind] = kinds.get(kind, 0) + 1
+        out[name] = kinds
+    return out
+
+
+def fds_added(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """The descriptor kinds each process holds more of ``after`` than ``before``."""
+    return {
+        name: grown
+        for name, kinds in after.items()
+        if (grown := {k: n - before.get(name, {}).get(k, 0) for k, n in kinds.items() if n > before.get(name, {}).get(k, 0)})
+    }
+
+
 def keys_without_ttl(stack: Stack) -> list[str]:
     client = redis_lib.Redis.from_url(stack.redis.url)
     try:
@@ -106,7 +142,7 @@ def spool_leftovers(stack: Stack, older_than: float) -> list[str]:
     for path in stack.spool.rglob("*"):
         if (
             path.is_file()
-            and not path.name.startswith(".cleanup")
+            and not path.name.startswith((".cleanup", ".entries.lock"))  # a folder's lock files stay
             and now - path.stat().st_mtime > older_than
         ):
             left.append(str(path.relative_to(stack.spool)))
@@ -138,6 +174,7 @@ def run_soak(
         warm = run_load(stack.base, catalog, users=users, seconds=warmup)
         time.sleep(2)
         base = footprint(stack)
+        fd_kinds_warm = fd_kinds(stack)
         no_ttl_warm = keys_without_ttl(stack)  # fixed keys (stats, registries) exist by now
 
         samples: list[dict[str, Any]] = []
@@ -171,6 +208,7 @@ def run_soak(
         except AssertionError:
             fds_ok = False
         fds_after = footprint(stack)
+        fd_growth = fds_added(fd_kinds_warm, fd_kinds(stack))
 
         keys_end = stack.redis_keys()
         keys_settled = keys_end
@@ -209,6 +247,7 @@ def run_soak(
         "fds_end": {k: v["fds"] for k, v in end.items()},
         "fds_after": {k: v["fds"] for k, v in fds_after.items()},
         "fds_back": fds_ok,
+        "fds_added_after": fd_growth,
         "redis_keys_before": keys_before,
         "redis_keys_end_of_load": keys_end,
         "redis_keys_settled": keys_settled,
@@ -228,7 +267,7 @@ def check(result: dict[str, Any], settle: bool) -> None:
     assert result["processes_same"], (result["fds_warm"], result["fds_end"])
     worst = max(result["rss_growth"].values())
     assert worst < RSS_GROWTH_LIMIT, result["rss_growth"]
-    assert result["fds_back"], (result["fds_warm"], result["fds_after"])
+    assert result["fds_back"], (result["fds_warm"], result["fds_after"], result["fds_added_after"])
     new_permanent = sorted(set(result["keys_without_ttl_after"]) - set(result["keys_without_ttl_warm"]))
     assert not new_permanent, new_permanent[:20]
     if settle:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from mesdash.core.batch.dataset import DatasetInfo
+from mesdash.core.batch.dataset import DatasetInfo, usable_dataset
 from mesdash.core.db import Warehouse
 from mesdash.core.resilience.problem import DB_ERRORS, json_response, problem_responses
 from mesdash.reports import background
@@ -48,9 +48,15 @@ def query_or_job(
     first_views: Callable[[str], dict[str, Any]],
 ) -> Response:
     """A range above ``REPORT_JOB_THRESHOLD_DAYS``: 202 with the job that builds the dataset
-    (its result holds the same dataset fields). Otherwise build it now and answer its fields
-    and the views the page shows first (``first_views(query_id)``)."""
+    (its result holds the same dataset fields) — unless that dataset is kept already, then
+    200 at once: a 202 could name a finished job whose record expires before the client's
+    first poll. Otherwise build it now and answer its fields and the views the page shows
+    first (``first_views(query_id)``)."""
     if background.runs_as_job(query):
-        return background.start(report, query, service.PREFIX, service.query_id_for(query))
-    info = service.build(query, warehouse)
+        query_id = service.query_id_for(query)
+        info = usable_dataset(service.PREFIX, query_id)
+        if info is None:
+            return background.start(report, query, service.PREFIX, query_id)
+    else:
+        info = service.build(query, warehouse)
     return json_response({**dataset_fields(info), **first_views(info.query_id)})

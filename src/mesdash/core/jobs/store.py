@@ -55,8 +55,9 @@ class JobStore(Protocol):
     def get_params(self, job_id: str) -> dict[str, Any] | None: ...
 
 
-# KEYS: record hash, active set. ARGV: allowed statuses (JSON list, "" = absent), job id,
-# replace flag, ttl (0: persist), then field/value pairs (values JSON).
+# KEYS: record hash, active set, parameters. ARGV: allowed statuses (JSON list, "" = absent),
+# job id, replace flag, ttl (0: persist), then field/value pairs (values JSON). A job that
+# ends with a ttl takes its parameters with it: they expire with the record.
 _CAS = """
 local allowed = cjson.decode(ARGV[1])
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -76,7 +77,10 @@ end
 local ttl = tonumber(ARGV[4])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) elseif status then redis.call('PERSIST', KEYS[1]) end
 if status == 'queued' or status == 'started' then redis.call('SADD', KEYS[2], ARGV[2])
-elseif status then redis.call('SREM', KEYS[2], ARGV[2]) end
+elseif status then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[3], ttl) end
+end
 return 1
 """
 
@@ -112,17 +116,21 @@ class RedisJobStore:
         args: list[Any] = [_dumps(list(when)), job_id, "1" if replace else "0", int(ttl)]
         for name, value in fields.items():
             args += [name, _dumps(value)]
-        keys = [self.record_key(job_id), self.active_key()]
+        keys = [self.record_key(job_id), self.active_key(), self.params_key(job_id)]
         return bool(self._cas(keys=keys, args=args))
 
     def active_ids(self) -> list[str]:
         return sorted(_text(m) for m in self.client.smembers(self.active_key()))
 
+    @staticmethod
+    def params_key(job_id: str) -> str:
+        return key("job", job_id, "params")
+
     def put_params(self, job_id: str, params: Mapping[str, Any], ttl: int) -> None:
-        self.client.set(key("job", job_id, "params"), _dumps(params), ex=max(1, ttl))
+        self.client.set(self.params_key(job_id), _dumps(params), ex=max(1, ttl))
 
     def get_params(self, job_id: str) -> dict[str, Any] | None:
-        raw = self.client.get(key("job", job_id, "params"))
+        raw = self.client.get(self.params_key(job_id))
         return None if raw is None else dict(orjson.loads(raw))
 
 
