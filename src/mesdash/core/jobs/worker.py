@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated
+import time
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mesdash.core.jobs.model import QUEUES
 from mesdash.settings import get_settings
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger(__name__)
+RETRY_FIRST_SECONDS = 0.5  # then doubling, up to
+RETRY_MAX_SECONDS = 5.0
 
 
 def worker(
@@ -49,6 +57,28 @@ def worker(
     if not simple:
         runner.FORKING_WORKER_PID = os.getpid()  # its horses exit if this process dies
     try:
-        worker_class([rq_queue_name(q) for q in names], connection=connection).work(burst=burst)
+        # RQ's work loop re-raises when Redis goes away; wait for Redis and start a new
+        # worker (a new name: the old registration expires by itself) instead of exiting, so
+        # a Redis restart does not depend on a service manager's restart policy
+        retry = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                worker_class([rq_queue_name(q) for q in names], connection=connection).work(burst=burst)
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("Redis unavailable (%s); the worker restarts when it answers", type(exc).__name__)
+            while not _answers(connection):
+                time.sleep(retry)
+                retry = min(retry * 2, RETRY_MAX_SECONDS)
+            retry = RETRY_FIRST_SECONDS
     finally:
         stop.set()
+
+
+def _answers(connection: redis.Redis) -> bool:
+    import redis
+
+    try:
+        return bool(connection.ping())
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
