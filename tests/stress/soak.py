@@ -171,7 +171,8 @@ def run_soak(
     with running_stack(url, root, extra_env=soak_env(ttl, rate_window, spill_rows, l1_bytes)) as stack:
         keys_before = stack.redis_keys()
         no_ttl_before = keys_without_ttl(stack)
-        warm = run_load(stack.base, catalog, users=users, seconds=warmup)
+        # bounded by time: the count bound is far above what the box serves (~100 req/s seen)
+        warm = run_load(stack.base, catalog, users=users, seconds=warmup, max_requests=int(warmup * 400) + 1000)
         time.sleep(2)
         base = footprint(stack)
         fd_kinds_warm = fd_kinds(stack)
@@ -191,7 +192,9 @@ def run_soak(
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        report = run_load(stack.base, catalog, users=users, seconds=seconds, seed=2)
+        report = run_load(
+            stack.base, catalog, users=users, seconds=seconds, seed=2, max_requests=int(seconds * 400) + 1000
+        )
         stop.set()
         sampler.join(30)
         spooled_during = spool_files(stack)

@@ -345,7 +345,14 @@ def open_dataset(
             if not data:
                 raise _expired(prefix, query_id)
             con.register(TABLE, decode(data))
-        yield con, info
+        try:
+            yield con, info
+        except (duckdb.Error, OSError) as exc:
+            # the spool file expired and was removed while the view read it: the designed
+            # answer is 410 (run the query again), not a 500
+            if info.spilled and not (spool or QuerySpool()).path_for(prefix, query_id).exists():
+                raise _expired(prefix, query_id) from exc
+            raise
     finally:
         con.close()
 
