@@ -3,12 +3,7 @@
 -- large warehouse) for each batch: three times slower, and that memory stays with the
 -- process. The filter fragment names h.CONTAINERID, so the containers are read under the
 -- alias h inside their subquery; the rows are history.sql's (an inner join on the id).
-SELECT h.CONTAINERID, h.WORKCENTERNAME, h.SPECNAME, h.SPECID, h.EQUIPMENTID, h.EQUIPMENTNAME,
-       h.TRACKINTIMESTAMP, h.TRACKOUTTIMESTAMP, h.TRACKINQTY, h.TRACKOUTQTY,
-       h.MOVEINTIMESTAMP, h.MOVEINQTY, h.FINISHEDRUNCARD, h.PJ_WORKORDER, h.WORKFLOWNAME,
-       h.PRODUCTNAME, h.PACKAGE_LF,
-       c.CONTAINERNAME, c.PJ_TYPE, c.PRODUCTLINENAME, c.FIRSTNAME AS WAFER_LOT,
-       w.WORK_CENTER_GROUP AS WORKCENTER_GROUP
+{{> events/history_columns }}
 FROM dwh.DW_MES_LOTWIPHISTORY h
 JOIN (
     SELECT h.CONTAINERID, h.CONTAINERNAME, h.PJ_TYPE, h.PRODUCTLINENAME, h.FIRSTNAME
