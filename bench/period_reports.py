@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from reports import _latencies, _timed  # bench/reports.py: the same timing helpers
+from reports import _latencies, _timed, drop_run_state  # bench/reports.py: the same helpers
 
 
 def _export(chunks: Iterator[bytes]) -> tuple[int, int]:
@@ -72,7 +71,6 @@ def main() -> None:
                       MESDASH_CACHE_NAMESPACE=namespace, MESDASH_SPOOL_DIR=spool)
     from mesdash.core.batch import Chunk
     from mesdash.core.db.warehouse import Warehouse
-    from mesdash.core.redis_client import get_redis
     from mesdash.reports.hold import service as hold
     from mesdash.reports.hold import views as hold_views
     from mesdash.reports.hold.schemas import HoldQuery, HoldSelection
@@ -127,12 +125,7 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(out, indent=2, ensure_ascii=False), encoding="utf-8")
     finally:
         wh.close()
-        client = get_redis()
-        if client is not None:
-            keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-            for first in range(0, len(keys), 500):
-                client.delete(*keys[first : first + 500])
-        shutil.rmtree(spool, ignore_errors=True)
+        drop_run_state(namespace, spool)
 
 
 if __name__ == "__main__":

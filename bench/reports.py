@@ -64,7 +64,6 @@ def main() -> None:
     from mesdash.core.batch import Chunk
     from mesdash.core.db.warehouse import Warehouse
     from mesdash.core.factory_day import day_of
-    from mesdash.core.redis_client import get_redis
     from mesdash.reports.reject.schemas import RejectQuery
 
     end = date.fromisoformat(args.end)
@@ -145,12 +144,19 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(out, indent=2, ensure_ascii=False), encoding="utf-8")
     finally:
         wh.close()
-        client = get_redis()
-        if client is not None:
-            keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-            for start in range(0, len(keys), 500):
-                client.delete(*keys[start : start + 500])
-        shutil.rmtree(spool, ignore_errors=True)
+        drop_run_state(namespace, spool)
+
+
+def drop_run_state(namespace: str, spool: str | Path) -> None:
+    """Remove what a bench run left: its cache namespace in Redis and its spool folder."""
+    from mesdash.core.redis_client import get_redis
+
+    client = get_redis()
+    if client is not None:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        for first in range(0, len(keys), 500):
+            client.delete(*keys[first : first + 500])
+    shutil.rmtree(spool, ignore_errors=True)
 
 
 if __name__ == "__main__":
