@@ -207,6 +207,28 @@ def test_a_spool_file_removed_while_a_view_reads_it_is_410_not_500(backend: str)
         con.execute("SELECT COUNT(*) FROM dataset").fetchall()
 
 
+def test_an_export_that_started_survives_its_spool_file_expiring(backend: str) -> None:
+    """The 30-minute soak cut four CSV exports mid-stream: the dataset was checked, the 200
+    went out, and the TTL ran out before the stream's first read, which raised CacheExpired
+    after the response had started. The export now opens the dataset (and its file) before
+    it answers: an expired one is a 410 before any byte, and one that expires or is removed
+    by the cleanup after that streams to its end from the open file."""
+    chunks = decompose_by_time_range(date(2026, 1, 1), date(2026, 6, 30), 31)
+    spool = QuerySpool()
+    info = build_dataset("demo", "leaving", chunks, per_day, max_total_rows=10, spool=spool, now=lambda: NOW)
+    assert info.spilled and info.rows == 362
+    body = dataset_csv("demo", "leaving", "SELECT DAY, ITEM, QTY FROM dataset", batch_rows=10)
+    drop_dataset("demo", "leaving", spool)  # what the cleanup does once the TTL ran out
+    assert not spool.path_for("demo", "leaving").exists()
+    rows = list(csv.reader(io.StringIO(b"".join(body)[len(BOM) :].decode())))
+    assert rows[0] == ["DAY", "ITEM", "QTY"] and len(rows) == 1 + 362
+    assert sum(float(r[2]) for r in rows[1:]) == sum(
+        1.0 + date.fromordinal(d).day for d in range(date(2026, 1, 1).toordinal(), date(2026, 7, 1).toordinal())
+    )
+    with pytest.raises(CacheExpired):  # gone before the export answered: 410, not a cut stream
+        dataset_csv("demo", "leaving", "SELECT DAY, ITEM, QTY FROM dataset")
+
+
 def test_a_chunk_expiring_between_plan_and_merge_is_rebuilt_not_expired(backend: str) -> None:
     """The plan skips a chunk as cached, and it expires before the merge reads it: the build
     runs the plan again (the expired chunk re-runs) instead of raising ``CacheExpired`` —

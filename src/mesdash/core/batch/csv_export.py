@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from fastapi.responses import StreamingResponse
 
-from mesdash.core.batch.dataset import check_dataset, iter_dataset_batches
+from mesdash.core.batch.dataset import iter_dataset_batches
 
 BOM = b"\xef\xbb\xbf"
 MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -93,11 +94,14 @@ def dataset_csv(
     *,
     batch_rows: int = 65_536,
 ) -> Iterator[bytes]:
-    """CSV bytes of ``sql`` over the dataset. The dataset is checked now (an expired one
-    raises ``CacheExpired`` before any byte, so the web layer still answers 410); rows are
-    read lazily."""
-    check_dataset(prefix, query_id)
-    return _stream(iter_dataset_batches(prefix, query_id, sql, params, batch_rows))
+    """CSV bytes of ``sql`` over the dataset. The dataset is opened and its first batch read
+    now: an expired one raises ``CacheExpired`` before any byte, so the web layer still
+    answers 410; the rest is read lazily from the scan already open, so a spool file that
+    expires or is removed by the cleanup once the answer started no longer cuts the stream
+    (an open file outlives its unlink)."""
+    batches = iter_dataset_batches(prefix, query_id, sql, params, batch_rows)
+    first = next(batches)  # never StopIteration: an empty result is one empty batch
+    return _stream(itertools.chain([first], batches))
 
 
 def attachment(filename: str) -> dict[str, str]:
