@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     db_call_timeout_ms: int = 55_000
     db_pool_exhausted_retry_after_seconds: int = 5
     redis_unavailable_retry_after_seconds: int = 5  # 503 REDIS_UNAVAILABLE's retry hint
+    # a pooled Redis connection idle this long has its socket closed (it reconnects when used)
+    redis_max_idle_seconds: float = Field(300.0, gt=0)
     oracle_in_batch_size: int = 1000
     # embedded DuckDB, read-only (serve / worker) connections: buffer-pool cap per process
     # ("" keeps DuckDB's default, 80 % of RAM) and where big sorts / joins spill
