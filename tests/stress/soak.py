@@ -4,7 +4,8 @@ Redis footprint is compared with the one after warm-up.
 
 Pass: no violation of the load rules; RSS of every gunicorn worker and RQ worker grew less
 than 15 % from the end of warm-up to the end of the soak; open file descriptors return to
-their warm-up count; Redis keys of the namespace return to the count before the load once
+their warm-up count once idle pooled Redis sockets closed (``REDIS_MAX_IDLE_SECONDS``, shortened like
+the TTLs); Redis keys of the namespace return to the count before the load once
 their TTLs ran out (the soak shortens the TTLs it can: jobs, chunks, spool, rate windows)
 and no key without a TTL appears after warm-up (a fixed set of them, such as a timing
 statistic, exists once the mix ran once); expired spool datasets
@@ -12,7 +13,7 @@ and expired job result folders are removed by the cleanup loops.
 
 ``test_soak_mixed_load`` (``--run-stress``): ``STRESS_SOAK_SECONDS`` (default 1800 — the
 issue's 30 minutes) at 50 users on the demo warehouse. ``test_soak_short`` runs in the
-default suite: 30 s at 10 users on the tiny warehouse, footprint checks only (no TTL wait).
+default suite: 120 s (the issue's 2-minute variant) at 10 users on the tiny warehouse, footprint checks only (no TTL wait).
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ EXPIRED_OK = frozenset({429, 410, 404})
 EVENT_CACHE_TTL = 300  # trace/events.py: per-domain L2 TTL (180–300 s), not a setting
 
 
-def soak_env(ttl: int, rate_window: int, spill_rows: int | None, l1_bytes: int | None = None) -> dict[str, str]:
+def soak_env(
+    ttl: int, rate_window: int, spill_rows: int | None, l1_bytes: int | None = None, redis_max_idle: float = 60
+) -> dict[str, str]:
     env = {
+        # pooled Redis sockets idle this long are closed: the count after the load comes back
+        "REDIS_MAX_IDLE_SECONDS": str(redis_max_idle),
         "JOB_TTL_SECONDS": str(ttl),
         "TRACE_JOB_TTL_SECONDS": str(ttl),
         "BATCH_CLOSED_CHUNK_TTL": str(ttl),
@@ -166,9 +171,11 @@ def run_soak(
     last_day: date = END,
     spill_rows: int | None = None,
     l1_bytes: int | None = None,
+    redis_max_idle: float = 60,
 ) -> dict[str, Any]:
     catalog = load_catalog(url, last_day)
-    with running_stack(url, root, extra_env=soak_env(ttl, rate_window, spill_rows, l1_bytes)) as stack:
+    env = soak_env(ttl, rate_window, spill_rows, l1_bytes, redis_max_idle)
+    with running_stack(url, root, extra_env=env) as stack:
         keys_before = stack.redis_keys()
         no_ttl_before = keys_without_ttl(stack)
         # bounded by time: the count bound is far above what the box serves (~100 req/s seen)
@@ -203,11 +210,12 @@ def run_soak(
 
         def fds_back() -> bool:
             now = footprint(stack)
-            return all(now[k]["fds"] <= base[k]["fds"] + 2 for k in base if k in now)
+            return all(now[k]["fds"] <= base[k]["fds"] for k in base if k in now)
 
         fds_ok = True
+        fds_wait = redis_max_idle * 1.25 + 30  # idle sockets close within max idle + a quarter of it
         try:
-            wait_until(fds_back, 30, interval=1, what="open fds back to the warm-up count")
+            wait_until(fds_back, fds_wait, interval=1, what="open fds back to the warm-up count")
         except AssertionError:
             fds_ok = False
         fds_after = footprint(stack)
