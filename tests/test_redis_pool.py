@@ -49,3 +49,27 @@ def test_the_process_client_uses_the_setting(monkeypatch: pytest.MonkeyPatch, re
     client = get_redis()
     assert client is not None and client.ping() is True
     assert isinstance(client.connection_pool, IdleClosingPool) and client.connection_pool.max_idle == 42.0
+
+
+def test_a_forked_process_closes_its_own_idle_connections(
+    monkeypatch: pytest.MonkeyPatch, redis_namespace: str
+) -> None:
+    """A gunicorn worker or an RQ work horse forked after the parent made its client: the
+    parent's closing thread did not survive the fork, so the child starts one."""
+    import os
+    import threading
+
+    assert get_redis() is not None
+    assert "redis-idle-close" in [t.name for t in threading.enumerate()]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one thread only (the fork's), then its own closer
+        try:
+            get_redis()
+            names = [t.name for t in threading.enumerate()]
+            os.write(write, str(names.count("redis-idle-close")).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 16) == b"1"
+    os.waitpid(pid, 0)

@@ -9,6 +9,7 @@ The pool closes sockets idle for ``REDIS_MAX_IDLE_SECONDS`` (see ``IdleClosingPo
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ _lock = threading.Lock()
 _client: redis.Redis | None = None
 _client_url: str | None = None
 _trimmer_stop: threading.Event | None = None
+_trimmer_pid: int | None = None  # threads do not survive a fork: a forked process starts its own
 
 
 class IdleClosingPool(redis.ConnectionPool):
@@ -108,7 +110,8 @@ def get_redis() -> redis.Redis | None:
             )
             _client = redis.Redis(connection_pool=pool)
             _client_url = url
-            _start_trimmer(pool)
+        if isinstance(_client.connection_pool, IdleClosingPool):
+            _start_trimmer(_client.connection_pool)
         return _client
 
 
@@ -118,8 +121,11 @@ def key(*parts: object) -> str:
 
 
 def _start_trimmer(pool: IdleClosingPool) -> None:
-    global _trimmer_stop
-    _trimmer_stop = threading.Event()
+    """The process's thread closing idle connections, unless it runs already."""
+    global _trimmer_stop, _trimmer_pid
+    if _trimmer_stop is not None and _trimmer_pid == os.getpid():
+        return
+    _trimmer_stop, _trimmer_pid = threading.Event(), os.getpid()
     threading.Thread(
         target=_close_idle_every, args=(pool, _trimmer_stop), name="redis-idle-close", daemon=True
     ).start()
