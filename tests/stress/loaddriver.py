@@ -331,7 +331,7 @@ class User:
                     "GET", accepted["status_url"], route=f"GET /api/jobs/{{id}} ({kind})"
                 )
             except _Done:
-                self.driver.pending.append((accepted, kind))  # judged after the run
+                self.driver.settle_soon(accepted, kind)  # followed from now on, judged after the run
                 raise
             if response is not None and response.status_code == 200:
                 status = response.json()
@@ -521,7 +521,7 @@ class Driver:
     ramp_seconds: float = 3.0
     seed: int = 1
     report: Report = field(default_factory=Report)
-    pending: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    settling: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: threading.Event = field(default_factory=threading.Event)  # set: users stop now
 
     @property
@@ -548,13 +548,20 @@ class Driver:
 
     async def drain(self) -> None:
         """Jobs still running when the load stopped: each must still reach a terminal state
-        within ``job_wait`` (one deadline for all of them)."""
-        deadline = time.monotonic() + self.job_wait
+        within ``job_wait`` of the stop."""
+        await asyncio.gather(*self.settling)
 
-        async def settle(client: httpx.AsyncClient, accepted: dict[str, Any], kind: str) -> None:
-            start = time.monotonic()
-            status: dict[str, Any] = {"status": "stuck"}
-            while time.monotonic() < deadline and not self.stopped.is_set():
+    def settle_soon(self, accepted: dict[str, Any], kind: str) -> None:
+        """Follow a job the load stopped following, from now on: waiting for every user's last
+        request first (up to ``timeout``) let a finished job's record outlive its TTL (60 s
+        in the soak) before the first look, which then saw 404 and counted it as stuck."""
+        self.settling.append(asyncio.get_running_loop().create_task(self._settle(accepted, kind)))
+
+    async def _settle(self, accepted: dict[str, Any], kind: str) -> None:
+        start = time.monotonic()
+        status: dict[str, Any] = {"status": "stuck"}
+        async with httpx.AsyncClient(base_url=self.base, timeout=httpx.Timeout(self.timeout)) as client:
+            while time.monotonic() - start < self.job_wait and not self.stopped.is_set():
                 try:
                     response = await client.get(accepted["status_url"])
                     if response.status_code == 200 and response.json()["status"] in TERMINAL:
@@ -563,15 +570,10 @@ class Driver:
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.5)
-            error = status.get("error") or {}
-            self.report.jobs.append(
-                JobOutcome(
-                    accepted["job_id"], kind, status["status"], error.get("code"), time.monotonic() - start
-                )
-            )
-
-        async with httpx.AsyncClient(base_url=self.base, timeout=httpx.Timeout(self.timeout)) as client:
-            await asyncio.gather(*(settle(client, accepted, kind) for accepted, kind in self.pending))
+        error = status.get("error") or {}
+        self.report.jobs.append(
+            JobOutcome(accepted["job_id"], kind, status["status"], error.get("code"), time.monotonic() - start)
+        )
 
 
 def run_load(base: str, catalog: Catalog, **kwargs: Any) -> Report:
