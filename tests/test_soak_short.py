@@ -26,7 +26,7 @@ def test_soak_short(tiny_duckdb_url: str, tmp_path: Path) -> None:
         tiny_duckdb_url,
         tmp_path,
         users=10,
-        warmup=10,
+        warmup=60,  # on tiny a web worker's RSS rises through the first minutes of load (caches, allocator)
         l1_bytes=8 * 1024**2,  # 30 s cannot outlast a 256 MB cache filling; 8 MB fills in the warm-up
         seconds=30,
         ttl=120,  # nothing expires inside the run: no 410 CACHE_EXPIRED by design
