@@ -24,8 +24,7 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _client: redis.Redis | None = None
 _client_url: str | None = None
-_trimmer_stop: threading.Event | None = None
-_trimmer_pid: int | None = None  # threads do not survive a fork: a forked process starts its own
+_trimmer_stop: threading.Event | None = None  # set: this process's idle closer stops
 
 
 class IdleClosingPool(redis.ConnectionPool):
@@ -97,9 +96,7 @@ def get_redis() -> redis.Redis | None:
         return None
     with _lock:
         if _client is None or _client_url != url:
-            _stop_trimmer()
-            if _client is not None:
-                _client.connection_pool.disconnect()
+            _drop_client()
             pool = IdleClosingPool.from_url(
                 url,
                 max_idle=get_settings().redis_max_idle_seconds,
@@ -110,7 +107,7 @@ def get_redis() -> redis.Redis | None:
             )
             _client = redis.Redis(connection_pool=pool)
             _client_url = url
-        if isinstance(_client.connection_pool, IdleClosingPool):
+        if _trimmer_stop is None and isinstance(_client.connection_pool, IdleClosingPool):
             _start_trimmer(_client.connection_pool)
         return _client
 
@@ -121,29 +118,37 @@ def key(*parts: object) -> str:
 
 
 def _start_trimmer(pool: IdleClosingPool) -> None:
-    """The process's thread closing idle connections, unless it runs already."""
-    global _trimmer_stop, _trimmer_pid
-    if _trimmer_stop is not None and _trimmer_pid == os.getpid():
-        return
-    _trimmer_stop, _trimmer_pid = threading.Event(), os.getpid()
+    global _trimmer_stop
+    _trimmer_stop = threading.Event()
     threading.Thread(
         target=_close_idle_every, args=(pool, _trimmer_stop), name="redis-idle-close", daemon=True
     ).start()
 
 
-def _stop_trimmer() -> None:
+def _forget_trimmer() -> None:
+    """In a forked child: the parent's closer thread did not come along, the next
+    ``get_redis`` starts the child's own (gunicorn workers, RQ work horses)."""
     global _trimmer_stop
+    _trimmer_stop = None
+
+
+os.register_at_fork(after_in_child=_forget_trimmer)
+
+
+def _drop_client() -> None:
+    """Stop the idle closer and close the client's sockets (``close()`` leaves a pool it was
+    given open). The caller holds ``_lock``."""
+    global _client, _client_url
     if _trimmer_stop is not None:
         _trimmer_stop.set()
-        _trimmer_stop = None
+    _forget_trimmer()
+    if _client is not None:
+        _client.connection_pool.disconnect()
+        _client.close()
+    _client = None
+    _client_url = None
 
 
 def reset_redis() -> None:
-    global _client, _client_url
     with _lock:
-        _stop_trimmer()
-        if _client is not None:
-            _client.connection_pool.disconnect()  # a pool passed in is not closed by close()
-            _client.close()
-        _client = None
-        _client_url = None
+        _drop_client()
