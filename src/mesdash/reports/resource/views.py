@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mesdash.core.batch.csv_export import dataset_csv
-from mesdash.core.batch.dataset import DatasetInfo, check_dataset, query_dataset
+from mesdash.core.batch.dataset import DatasetInfo, query_dataset
 from mesdash.core.db.query_builder import QueryBuilder
 from mesdash.core.db.sql_loader import SQLLoader
 from mesdash.core.resilience.errors import ValidationFailed
@@ -134,7 +134,6 @@ def detail(query_id: str, sel: ResourceSelection, page: int = 1, page_size: int 
 
 def export_csv(query_id: str, sel: ResourceSelection) -> Iterator[bytes]:
     """Machine × period rows with every state's hours, quantities and percentages."""
-    check_dataset(PREFIX, query_id)
     condition, bound = _filters(sel)
     sql = _loader.load("resource_views/detail", keys=KEYS["machine_period"], bucket=BUCKETS[sel.granularity],
                        filters=condition)
