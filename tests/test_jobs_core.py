@@ -224,24 +224,30 @@ def test_rq_cancel_of_a_queued_job(spool: Path, redis_namespace: str) -> None:
     assert not (spool / "count" / submitted.job_id).exists()  # never ran
 
 
+def start_rq_worker(spool: Path, **env: str) -> subprocess.Popen[bytes]:
+    """``mesdash worker reports`` in a session of its own, with this process's environment
+    (the Redis URL and namespace a fixture set included) and ``env`` on top."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mesdash.cli", "worker", "reports"],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(TESTS_DIR),
+            "MESDASH_ENV": "testing",
+            "MESDASH_SPOOL_DIR": str(spool),
+            **env,
+        },
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @pytest.fixture
 def worker_process(spool: Path, redis_namespace: str) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(TESTS_DIR),
-            "MESDASH_ENV": "testing",
-            "MESDASH_SPOOL_DIR": str(spool),
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mesdash.cli", "worker", "reports"],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = start_rq_worker(spool)
         started.append(proc)
         return proc
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 
 from faults import PrivateRedis, private_redis, wait_until
 from mesdash.core.jobs import job_status, submit
-from test_jobs_core import COUNT, TESTS_DIR
+from test_jobs_core import COUNT, start_rq_worker
 
 
 @pytest.fixture
@@ -35,23 +33,13 @@ def test_worker_survives_a_redis_restart_and_runs_the_next_job(
 ) -> None:
     spool = tmp_path / "spool"
     monkeypatch.setenv("MESDASH_SPOOL_DIR", str(spool))
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(TESTS_DIR),
-        "MESDASH_ENV": "testing",
-        "MESDASH_SPOOL_DIR": str(spool),
-        "MESDASH_REDIS_URL": outage_redis.url,
-        "MESDASH_CACHE_NAMESPACE": redis_namespace,
-        "JOB_HEARTBEAT_SECONDS": "1",
-        "JOB_HEARTBEAT_STALE_SECONDS": "5",
-        "JOB_WATCHDOG_INTERVAL_SECONDS": "1",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "mesdash.cli", "worker", "reports"],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    worker = start_rq_worker(
+        spool,
+        MESDASH_REDIS_URL=outage_redis.url,
+        MESDASH_CACHE_NAMESPACE=redis_namespace,
+        JOB_HEARTBEAT_SECONDS="1",
+        JOB_HEARTBEAT_STALE_SECONDS="5",
+        JOB_WATCHDOG_INTERVAL_SECONDS="1",
     )
     try:
         first = submit(COUNT, {"n": 2})
