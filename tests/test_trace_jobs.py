@@ -208,6 +208,46 @@ def test_job_stream_result_and_ids_in_process(client: TestClient, tiny_warehouse
     assert client.get("/api/trace/job/trace-0000000000000000/stream").status_code == 404
 
 
+def test_results_expiring_while_a_stream_reads_them_end_it_with_an_error_line(
+    client: TestClient, tiny_warehouse: Warehouse, trace_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 30-minute soak's one failure: the stream of a finished job whose record and result
+    folder (TTL 60 s there) expired after its 200 raised NotFound mid-body, a cut stream."""
+    import shutil
+
+    import mesdash.trace.stream as stream_module
+    from mesdash.core.resilience.errors import NotFound
+
+    lots = all_lots(tiny_warehouse)
+    job_id = client.post("/api/trace/events", json={"container_ids": lots + PADDING, "domains": ["history"]}).json()[
+        "job_id"
+    ]
+    wait_status(job_id, "finished")
+    whole = [m for m in parse(stream_job(job_id)) if m["type"] == "records"]
+    lines = stream_job(job_id)
+    first = [orjson.loads(next(lines)) for _ in range(3)]
+    assert [m["type"] for m in first] == ["meta", "domain_start", "records"]
+    shutil.rmtree(trace_env / "trace" / job_id)  # the cleanup took the expired results
+    rest = parse(lines)
+    records = [m for m in first + rest if m["type"] == "records"]
+    assert rest[-1]["type"] == "error" and rest[-1]["code"] == "CACHE_EXPIRED"
+    assert records == whole[: len(records)]  # the open part was read to its end, the next one was gone
+    assert rest[-1]["resume_from_batch"] == len(records) < len(whole)
+
+    def gone(job: str) -> dict[str, Any]:
+        raise NotFound(f"no job {job!r} (unknown, or its results expired)")
+
+    again = client.post("/api/trace/events", json={"container_ids": lots, "domains": ["rejects"]}).json()["job_id"]
+    wait_status(again, "finished")
+    lines = stream_job(again)  # the record was there when the stream answered 200 ...
+    shutil.rmtree(trace_env / "trace" / again)
+    monkeypatch.setattr(stream_module, "get_record", gone)  # ... and expired before its first line
+    assert parse(lines) == [
+        {"type": "error", "job_id": again, "code": "CACHE_EXPIRED",
+         "detail": "the job's results expired while the stream read them", "resume_from_batch": 0}
+    ]
+
+
 def test_failed_batch_fails_the_job_and_resubmit_resumes(
     client: TestClient, tiny_warehouse: Warehouse, trace_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

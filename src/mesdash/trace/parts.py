@@ -130,13 +130,20 @@ class Manifest:
 
 def stream_chunks(path: Path, size: int) -> Iterator[Any]:
     """A part file as ``pyarrow.Table`` chunks of exactly ``size`` rows (the last one
-    shorter), whatever its row groups — so record numbering depends on row counts only."""
-    import pyarrow as pa
+    shorter), whatever its row groups — so record numbering depends on row counts only.
+    The file is opened by this call (FileNotFoundError here, not at the first chunk), and
+    the chunks read from the open file even if it is removed meanwhile."""
     import pyarrow.parquet as pq
+
+    return _exact_chunks(pq.ParquetFile(path), size)
+
+
+def _exact_chunks(parquet: Any, size: int) -> Iterator[Any]:
+    import pyarrow as pa
 
     buffer: list[Any] = []
     held = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+    for batch in parquet.iter_batches(batch_size=size):
         buffer.append(batch)
         held += batch.num_rows
         while held >= size:

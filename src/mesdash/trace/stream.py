@@ -3,9 +3,10 @@
 Stream lines, each a JSON object with a ``type``: ``meta``; per domain ``domain_start``,
 ``records`` (≤ ``TRACE_STREAM_BATCH_SIZE`` rows, with a ``batch`` index counted across the
 whole stream), ``domain_end``; then ``quality`` and ``complete`` — or ``error`` when the job
-failed or was cancelled (with ``resume_from_batch``). ``from_batch=N`` leaves out the
-``records`` lines before batch N (the structure lines are always sent). The web process
-holds one part's chunk at a time.
+failed or was cancelled (with ``resume_from_batch``), or ``CACHE_EXPIRED`` when the job's
+results expired while the stream read them (the status line was sent: the stream ends with
+a line, never a cut). ``from_batch=N`` leaves out the ``records`` lines before batch N (the
+structure lines are always sent). The web process holds one part's chunk at a time.
 """
 
 from __future__ import annotations
@@ -37,18 +38,31 @@ class _Follower:
         self.deadline = deadline
         self.manifest: Manifest | None = None
         self.record: dict[str, Any] = {}
+        self.expired = False  # the results (folder or record) went while the stream read them
 
     def stopped(self) -> bool:
         """The job ended badly (failed / cancelled), or the stream waited too long."""
         return self.record.get("status") in (FAILED, CANCELLED) or time.monotonic() > self.deadline
 
     def wait_for(self, ready: Callable[[Manifest], bool]) -> Manifest | None:
-        """The manifest once ``ready`` holds, or None when the job stopped first."""
+        """The manifest once ``ready`` holds, or None when the job stopped first or its
+        results expired (``expired``). Parts are only ever added, so a manifest read once
+        that is ready stays so: a finished job's stream reads it once."""
         while True:
+            if self.manifest is not None and ready(self.manifest):
+                return self.manifest
+            seen = self.manifest is not None
             self.manifest = Manifest.load(self.folder)
             if self.manifest is not None and ready(self.manifest):
                 return self.manifest
-            self.record = get_record(self.job_id)
+            if seen and self.manifest is None:  # the cleanup removed the expired results
+                self.expired = True
+                return None
+            try:
+                self.record = get_record(self.job_id)
+            except NotFound:
+                self.expired = True
+                return None
             if self.record["status"] == FINISHED:
                 self.manifest = Manifest.load(self.folder)
                 return self.manifest if self.manifest is not None and ready(self.manifest) else None
@@ -58,8 +72,10 @@ class _Follower:
 
 
 def _error_line(follower: _Follower, next_batch: int) -> bytes:
-    record = follower.record or get_record(follower.job_id)
-    if record.get("status") == CANCELLED:
+    record = follower.record
+    if follower.expired:
+        error = {"code": "CACHE_EXPIRED", "detail": "the job's results expired while the stream read them"}
+    elif record.get("status") == CANCELLED:
         error = {"code": "CANCELLED", "detail": "the job was cancelled"}
     elif record.get("status") == FAILED:
         error = record.get("error") or {"code": "INTERNAL_ERROR", "detail": "the job failed"}
@@ -112,7 +128,13 @@ def _lines(follower: _Follower, size: int, from_batch: int) -> Iterator[bytes]:
             if not count or batch + count <= from_batch:  # empty, or sent before
                 batch += count
                 continue
-            for chunk in stream_chunks(follower.folder / part["file"], size):
+            try:
+                chunks = stream_chunks(follower.folder / part["file"], size)  # opened here: read to its end
+            except FileNotFoundError:
+                follower.expired = True
+                yield _error_line(follower, max(batch, from_batch))
+                return
+            for chunk in chunks:
                 if batch >= from_batch:
                     yield _line({"type": "records", "domain": domain, "batch": batch,
                                  "rows": chunk.to_pylist()})
