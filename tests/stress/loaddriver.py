@@ -359,12 +359,23 @@ class User:
             self.driver.record(Sample(route, 0, time.monotonic() - start, error=type(exc).__name__))
             return None  # the request failure is judged as a request, not as a lost result
         self.driver.record(
-            Sample(route, response.status_code, time.monotonic() - start, "retry-after" in response.headers)
+            Sample(
+                route,
+                response.status_code,
+                time.monotonic() - start,
+                "retry-after" in response.headers,
+                _problem_code(url, response),
+            )
         )
         if response.status_code != 200:
             return None
         lines = [orjson.loads(line) for line in response.content.splitlines() if line.strip()]
         kinds = [line["type"] for line in lines]
+        if kinds and kinds[-1] == "error" and lines[-1].get("code") == "CACHE_EXPIRED":
+            # the results expired while the stream read them: judged like a view's 410
+            # CACHE_EXPIRED (designed where TTLs are short, as in the soak; a violation elsewhere)
+            self.driver.record(Sample(f"{route} (ended)", 410, time.monotonic() - start, code="CACHE_EXPIRED"))
+            return None
         batches = [line["batch"] for line in lines if line["type"] == "records"]
         if kinds.count("meta") != 1 or kinds[0] != "meta":
             return f"meta lines {kinds.count('meta')}"
