@@ -1,6 +1,7 @@
 """A production-shaped mesdash on loopback: gunicorn (``mesdash serve`` with
 ``MESDASH_ENV=production``), RQ workers (``mesdash worker``) and ``mesdash watchdog`` — the
-ExecStart lines of ``deploy/systemd/*.service`` — over a private Redis and a given warehouse.
+ExecStart lines of ``deploy/systemd/*.service``, with each unit's ``Environment=`` (the web
+unit's jemalloc preload) — over a private Redis and a given warehouse.
 
 Every process is started and ended by the ``Stack`` that owns it (by pid, never by name).
 A supervisor thread plays systemd's ``Restart=always`` / ``RestartSec=5`` for the RQ workers
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -37,6 +39,8 @@ from mesdash.admin.auth import hash_token
 END = date.today() - timedelta(days=1)
 OUT_DIR = Path(os.environ.get("STRESS_OUT_DIR", Path(__file__).resolve().parents[2] / "var" / "stress"))
 MESDASH = str(Path(sys.executable).with_name("mesdash"))
+UNITS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
+WEB_UNIT, WORKER_UNIT, WATCHDOG_UNIT = "mesdash-web.service", "mesdash-worker@.service", "mesdash-watchdog.service"
 ADMIN_TOKEN = "stress-admin-token"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -57,6 +61,18 @@ FAST_TIMERS = {
     # traces of more than 20 lots become RQ jobs, so the mix exercises the workers
     "TRACE_SYNC_CID_LIMIT": "20",
 }
+
+
+def unit_environment(unit: str) -> dict[str, str]:
+    """The ``Environment=`` assignments of ``deploy/systemd/{unit}`` (systemd quotes like a
+    shell: ``shlex`` splits them), so a stack process runs with what its unit gives it."""
+    env: dict[str, str] = {}
+    for line in (UNITS_DIR / unit).read_text().splitlines():
+        if line.startswith("Environment="):
+            for assignment in shlex.split(line.removeprefix("Environment=")):
+                key, _, value = assignment.partition("=")
+                env[key] = value
+    return env
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 40) -> None:
@@ -117,10 +133,11 @@ class Stack:
             **self.extra_env,
         }
 
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, args: list[str], log_name: str, unit: str) -> subprocess.Popen[bytes]:
         log = (self.root / "logs" / log_name).open("ab")
+        env = {**self.env, **unit_environment(unit), **self.extra_env}
         try:
-            return subprocess.Popen([MESDASH, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen([MESDASH, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()
 
@@ -131,10 +148,10 @@ class Stack:
     # ------------------------------------------------------------------ lifecycle ----
     def start(self) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
-        self.web = self._spawn(["serve", "--host", "127.0.0.1", "--port", str(self.port)], "web.log")
+        self.web = self._spawn(["serve", "--host", "127.0.0.1", "--port", str(self.port)], "web.log", WEB_UNIT)
         for i in range(self.workers):
-            self.rq_workers.append(self._spawn(["worker"], f"worker-{i}.log"))
-        self.watchdog = self._spawn(["watchdog"], "watchdog.log")
+            self.rq_workers.append(self._spawn(["worker"], f"worker-{i}.log", WORKER_UNIT))
+        self.watchdog = self._spawn(["watchdog"], "watchdog.log", WATCHDOG_UNIT)
         threading.Thread(target=self._supervise, name="systemd", daemon=True).start()
         wait_until(self.web_ready, 90, interval=0.3, what="gunicorn with two workers")
 
@@ -155,10 +172,10 @@ class Stack:
                     continue
                 self.restarts.append({"unit": name, "exit_code": proc.returncode, "at": time.time()})
                 if name == "watchdog":
-                    self.watchdog = self._spawn(["watchdog"], "watchdog.log")
+                    self.watchdog = self._spawn(["watchdog"], "watchdog.log", WATCHDOG_UNIT)
                 else:
                     index = int(name.split("-")[1])
-                    self.rq_workers[index] = self._spawn(["worker"], f"{name}.log")
+                    self.rq_workers[index] = self._spawn(["worker"], f"{name}.log", WORKER_UNIT)
                 dead_since.pop(name, None)
 
     def web_ready(self) -> bool:
