@@ -1,5 +1,8 @@
-"""The default suite's soak: 30 s of mixed load (the issue's 2-minute variant is not stable yet: see docs/reliability.md) at 10 users on the tiny warehouse against
-the production-shaped stack (gunicorn 2 workers, 2 RQ workers, watchdog, private Redis).
+"""The default suite's soak: 30 s of mixed load after a 60 s warm-up at 10 users on the
+tiny warehouse against the production-shaped stack (gunicorn 2 workers on the web unit's
+jemalloc, 2 RQ workers, watchdog, private Redis). The issue's 2-minute variant
+(``seconds=120``) passes with margin since jemalloc, but its 90 s more put the suite over
+10 minutes on these machines (docs/reliability.md, "Default-suite soak").
 Footprint rules only — RSS growth < 15 %, open fds back to the warm-up count, no Redis key
 without a TTL that was not there before, no load violation; the TTL-bound checks need the
 long run (``tests/stress/test_soak.py``, ``--run-stress``)."""
