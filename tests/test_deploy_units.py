@@ -17,22 +17,10 @@ from mesdash.settings import Settings
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 sys.path.insert(0, str(Path(__file__).parent / "stress"))
 
-from stack import WATCHDOG_UNIT, WEB_UNIT, WORKER_UNIT, unit_environment  # noqa: E402
+from stack import WATCHDOG_UNIT, WEB_UNIT, WORKER_UNIT, unit_environment, unit_service  # noqa: E402
 
 UNITS = {WEB_UNIT: ("serve", "on-failure"), WORKER_UNIT: ("worker", "always"), WATCHDOG_UNIT: ("watchdog", "always")}
 SIZE = re.compile(r"^(\d+)([KMG])$")
-
-
-def service_section(unit: str) -> dict[str, list[str]]:
-    values: dict[str, list[str]] = {}
-    section = ""
-    for line in (DEPLOY / "systemd" / unit).read_text().splitlines():
-        if line.startswith("["):
-            section = line.strip("[]")
-        elif section == "Service" and "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            values.setdefault(key, []).append(value)
-    return values
 
 
 def size_bytes(value: str) -> int:
@@ -44,7 +32,7 @@ def size_bytes(value: str) -> int:
 @pytest.mark.parametrize("unit", sorted(UNITS))
 def test_a_unit_restarts_and_has_memory_limits(unit: str) -> None:
     command, restart = UNITS[unit]
-    service = service_section(unit)
+    service = unit_service(unit)
     assert service["ExecStart"] == [f"/opt/mesdash/.venv/bin/mesdash {command}" + (" --host 0.0.0.0 --port 8000" if command == "serve" else "")]
     assert service["Restart"] == [restart] and service["RestartSec"] == ["5"]
     high, most = size_bytes(service["MemoryHigh"][0]), size_bytes(service["MemoryMax"][0])

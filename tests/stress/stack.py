@@ -63,15 +63,28 @@ FAST_TIMERS = {
 }
 
 
-def unit_environment(unit: str) -> dict[str, str]:
-    """The ``Environment=`` assignments of ``deploy/systemd/{unit}`` (systemd quotes like a
-    shell: ``shlex`` splits them), so a stack process runs with what its unit gives it."""
-    env: dict[str, str] = {}
+def unit_service(unit: str) -> dict[str, list[str]]:
+    """The ``[Service]`` settings of ``deploy/systemd/{unit}``, each key with its values in
+    order (systemd allows a key more than once, ``Environment=`` above all)."""
+    values: dict[str, list[str]] = {}
+    section = ""
     for line in (UNITS_DIR / unit).read_text().splitlines():
-        if line.startswith("Environment="):
-            for assignment in shlex.split(line.removeprefix("Environment=")):
-                key, _, value = assignment.partition("=")
-                env[key] = value
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif section == "Service" and "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values.setdefault(key, []).append(value)
+    return values
+
+
+def unit_environment(unit: str) -> dict[str, str]:
+    """The unit's ``Environment=`` assignments (systemd quotes like a shell: ``shlex``
+    splits them), so a stack process runs with what its unit gives it."""
+    env: dict[str, str] = {}
+    for line in unit_service(unit).get("Environment", []):
+        for assignment in shlex.split(line):
+            key, _, value = assignment.partition("=")
+            env[key] = value
     return env
 
 
