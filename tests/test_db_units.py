@@ -88,7 +88,17 @@ def test_postgres_engine_uses_configured_pool() -> None:
     assert (pool.size(), pool._max_overflow, pool._timeout) == (4, 2, 1.5)
     opts = driver.engine_options()  # type: ignore[attr-defined]
     assert "statement_timeout=9000" in opts["connect_args"]["options"]
+    assert opts["connect_args"]["connect_timeout"] == 5  # a 9 s call: the 5 s cap
     driver.dispose()
+
+
+@pytest.mark.parametrize(("call_seconds", "connect"), [(0.3, 2), (1.0, 2), (2.5, 3), (4.0, 4), (55.0, 5), (300.0, 5)])
+def test_postgres_connect_waits_no_longer_than_the_call(call_seconds: float, connect: int) -> None:
+    """A connection is part of the call: a paused server holds a connect no longer than the
+    call's timeout, in whole seconds at libpq's 2 s floor, and never more than 5 s."""
+    from mesdash.core.db.drivers import pg_connect_timeout
+
+    assert pg_connect_timeout(call_seconds) == connect
 
 
 def test_profiles_set_semaphore_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

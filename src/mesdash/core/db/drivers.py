@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import shutil
@@ -365,6 +366,16 @@ def _abort_socket(conn: Any) -> None:
             sock.close()
 
 
+PG_CONNECT_TIMEOUT_SECONDS = 5  # a server that accepts but never completes the handshake
+
+
+def pg_connect_timeout(call_timeout_seconds: float) -> int:
+    """Seconds a new PostgreSQL connection may take: 5, or the call's own timeout when that
+    is shorter — connecting is part of the call, and a call must not outwait its budget
+    on a paused server. Whole seconds, at least 2: libpq's and psycopg's floor."""
+    return max(2, min(PG_CONNECT_TIMEOUT_SECONDS, math.ceil(call_timeout_seconds)))
+
+
 def _raw_pg(conn: Any) -> Any:
     raw = getattr(conn, "dbapi_connection", conn)
     return getattr(raw, "driver_connection", raw)
@@ -400,14 +411,19 @@ class PostgresDriver(EngineDriver):
 
     def engine_options(self) -> dict[str, Any]:
         timeout = self.settings.db_call_timeout_ms
-        return {"connect_args": {"options": f"-c statement_timeout={timeout}", "connect_timeout": 5}}
+        return {
+            "connect_args": {
+                "options": f"-c statement_timeout={timeout}",
+                "connect_timeout": pg_connect_timeout(timeout / 1000),
+            }
+        }
 
     def connect_dedicated(self, timeout_seconds: float) -> Any:
         import psycopg
 
         params = dict(self._cparams)
         params["options"] = f"-c statement_timeout={int(timeout_seconds * 1000)}"
-        params.setdefault("connect_timeout", 5)
+        params.setdefault("connect_timeout", pg_connect_timeout(timeout_seconds))
         conn = psycopg.connect(*self._cargs, **params)
         self.setup_connection(conn, int(timeout_seconds * 1000))
         return conn
