@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import false_discovery_control, hypergeom
 
 Key = tuple[str, ...]  # a dimension value: (name, id, workcenter_group)
 
@@ -123,6 +122,10 @@ def suspects(by_dimension: dict[str, dict[Key, Tally]], cohort: Tally, min_lots:
     ]
     if not items:
         return []
+    # scipy.stats costs ~0.8 s to import; here only an analysis pays it, not every web or RQ
+    # worker's boot (the app imports this module through the MSD router)
+    from scipy.stats import false_discovery_control, hypergeom
+
     n, defective = cohort.lots, cohort.defective_lots
     a = np.array([i["defective_lots"] for i in items])
     k = np.array([i["lot_count"] for i in items])
