@@ -97,6 +97,25 @@ def tiny_duckdb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def short_soak(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The default suite's soak (tests/test_soak_short.py), started with the session when
+    the session runs that test, so that it goes on beside the other tests (niced, in its own
+    process: ``tests/stress/soak.py``, ``BackgroundSoak``); the test waits for its result."""
+    if not any(item.nodeid.endswith("test_soak_short.py::test_soak_short") for item in request.session.items):
+        yield None
+        return
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "stress"))
+    from soak import BackgroundSoak
+
+    url: str = request.getfixturevalue("tiny_duckdb_url")
+    soak = BackgroundSoak(Path(url.removeprefix("duckdb:///")), tmp_path_factory.mktemp("soak-short"))
+    yield soak
+    soak.stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_pg_url() -> Iterator[str]:
     from mesdash.core.db.warehouse import Warehouse
