@@ -344,22 +344,26 @@ class BackgroundSoak:
     niceness), on its own copy of the warehouse file: a DuckDB file opened for writing by a
     test elsewhere in the suite would lock the soak's readers out, or the other way round."""
 
+    RESULT = "result.json"  # in the soak's root folder, written by this file run as a script
+
     def __init__(self, database_file: Path, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         warehouse = root / "mes.duckdb"
         shutil.copyfile(database_file, warehouse)
-        self.result_file = root / "result.json"
+        self.result_file = root / self.RESULT
         self.log_file = root / "soak.log"
         here = Path(__file__).resolve().parent
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parent)])}
+        script = [sys.executable, str(Path(__file__).resolve()), f"duckdb:///{warehouse}", str(root)]
         with self.log_file.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), f"duckdb:///{warehouse}", str(root)],
+                # nice(1) execs the script in place (same pid); preexec_fn is unsafe in a
+                # process with threads, as the suite's is by then (the browser session)
+                ["nice", "-n", str(SHORT_SOAK_NICE), *script],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,  # one process group: stop() ends the stack with it
-                preexec_fn=lambda: os.nice(SHORT_SOAK_NICE),
             )
 
     def result(self, timeout: float) -> dict[str, Any]:
@@ -385,7 +389,7 @@ class BackgroundSoak:
 
 def _run_short_soak(url: str, root: Path) -> None:
     result = run_soak(url, root, **SHORT_SOAK)
-    (root / "result.json").write_bytes(orjson.dumps(result))
+    (root / BackgroundSoak.RESULT).write_bytes(orjson.dumps(result))
 
 
 if __name__ == "__main__":
